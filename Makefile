@@ -1,0 +1,46 @@
+# lossd: `make run` starts the service, `make test` runs every check. Both set up .venv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck fmt pytest openapi bench loadtest clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,conformance]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)  ## set up and start the service on $(HOST):$(PORT)
+	LOSSD_HOST=$(HOST) LOSSD_PORT=$(PORT) $(BIN)/lossd serve
+
+test: lint typecheck pytest  ## set up and pass every check
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	KERAS_BACKEND=numpy $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+fmt: $(STAMP)
+	$(BIN)/ruff format app tests bench
+	$(BIN)/ruff check --fix app tests bench
+
+openapi: $(STAMP)  ## export the OpenAPI contract the SDKs are generated from
+	$(BIN)/python -m app.api.openapi_export > openapi/openapi.json
+
+bench: $(STAMP)
+	KERAS_BACKEND=numpy $(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -1,0 +1,31 @@
+"""The loss engine: pure NumPy, no web imports.
+
+``evaluate(name, y_true, y_pred, ...)`` is the one entry point; ``LOSSES`` and ``resolve`` give the
+catalogue. See ``registry.py`` for the names each loss answers to.
+"""
+
+from app.losses.errors import InvalidInputError, InvalidOptionError, LossError, UnknownLossError
+from app.losses.evaluate import Evaluation, evaluate
+from app.losses.options import OptionSpec
+from app.losses.reduction import REDUCTIONS, Reduced, reduce
+from app.losses.registry import LOSSES, LossSpec, all_names, resolve
+from app.losses.tensors import DTYPES, to_array
+
+__all__ = [
+    "DTYPES",
+    "LOSSES",
+    "REDUCTIONS",
+    "Evaluation",
+    "InvalidInputError",
+    "InvalidOptionError",
+    "LossError",
+    "LossSpec",
+    "OptionSpec",
+    "Reduced",
+    "UnknownLossError",
+    "all_names",
+    "evaluate",
+    "reduce",
+    "resolve",
+    "to_array",
+]

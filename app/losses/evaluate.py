@@ -1,0 +1,128 @@
+"""The engine's entry point: check the request, align the tensors, run the loss, reduce."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.losses.errors import InvalidInputError, InvalidOptionError
+from app.losses.numerics import FloatArray
+from app.losses.options import bind_options
+from app.losses.reduction import REDUCTIONS, Reduced, reduce
+from app.losses.registry import LossSpec, resolve
+from app.losses.tensors import DTYPES, to_array
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One loss evaluated on one pair of tensors."""
+
+    loss: str
+    dtype: str
+    reduction: str
+    result: Reduced
+
+
+def evaluate(
+    loss: str | LossSpec,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    sample_weight: Any = None,
+    options: Mapping[str, Any] | None = None,
+    reduction: str = "sum_over_batch_size",
+    dtype: str = "float32",
+) -> Evaluation:
+    """Evaluate ``loss`` on ``y_true``/``y_pred`` (nested lists or arrays) as Keras 3 would.
+
+    The computation runs in ``dtype`` (float32 unless float64 is asked for). Raises a
+    :class:`~app.losses.errors.LossError` subclass for anything that cannot be evaluated.
+    """
+    spec = loss if isinstance(loss, LossSpec) else resolve(loss)
+    if dtype not in DTYPES:
+        raise InvalidInputError(
+            f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}", field="dtype"
+        )
+    if reduction not in REDUCTIONS:
+        raise InvalidInputError(
+            f"reduction must be one of {list(REDUCTIONS)}, got {reduction!r}", field="reduction"
+        )
+    kwargs = bind_options(spec.name, spec.options, options)
+    true = to_array(y_true, "y_true", dtype)
+    pred = to_array(y_pred, "y_pred", dtype)
+    weights = (
+        None
+        if sample_weight is None
+        else to_array(sample_weight, "sample_weight", dtype, min_rank=0)
+    )
+    true, pred = (_align_sparse if spec.sparse_labels else _align_dense)(true, pred, kwargs)
+    _check_axes(kwargs, pred.ndim)
+    with np.errstate(all="ignore"):  # non-finite results are counted and reported, not raised
+        values = np.asarray(spec.fn(true, pred, **kwargs), dtype=pred.dtype)
+        mask = spec.mask(true, kwargs.get("ignore_class")) if spec.mask else None
+        reduced = reduce(values, weights, mask, reduction)
+    return Evaluation(spec.name, dtype, reduction, reduced)
+
+
+def _shape(a: FloatArray) -> list[int]:
+    return list(a.shape)
+
+
+def _align_dense(
+    y_true: FloatArray, y_pred: FloatArray, _: dict[str, Any]
+) -> tuple[FloatArray, FloatArray]:
+    """Same shape, allowing Keras's one rule: a trailing axis of 1 on one side only."""
+    if y_true.ndim + 1 == y_pred.ndim and y_pred.shape[-1] == 1:
+        y_true = y_true[..., np.newaxis] if y_true.ndim == 1 else y_true
+        y_pred = y_pred if y_true.ndim == y_pred.ndim else y_pred[..., 0]
+    elif y_pred.ndim + 1 == y_true.ndim and y_true.shape[-1] == 1:
+        y_pred = y_pred[..., np.newaxis] if y_pred.ndim == 1 else y_pred
+        y_true = y_true if y_true.ndim == y_pred.ndim else y_true[..., 0]
+    if y_true.shape != y_pred.shape:
+        raise InvalidInputError(
+            f"y_pred has shape {_shape(y_pred)} but y_true has shape {_shape(y_true)}; "
+            "they must match",
+            field="y_pred",
+        )
+    return y_true, y_pred
+
+
+def _align_sparse(
+    y_true: FloatArray, y_pred: FloatArray, options: dict[str, Any]
+) -> tuple[FloatArray, FloatArray]:
+    """Integer labels: y_pred's shape without its class axis (or with that axis equal to 1)."""
+    axis = _axis_in_range(options["axis"], y_pred.ndim)
+    if y_true.ndim == y_pred.ndim and y_true.shape[axis] == 1:
+        y_true = np.squeeze(y_true, axis=axis)
+    expected = y_pred.shape[:axis] + y_pred.shape[axis + 1 :]
+    if y_true.shape != expected:
+        raise InvalidInputError(
+            f"y_true has shape {_shape(y_true)}; sparse labels need y_pred's shape without its "
+            f"class axis, {list(expected)} (y_pred has shape {_shape(y_pred)})",
+            field="y_true",
+        )
+    return y_true, y_pred
+
+
+def _axis_in_range(axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise InvalidOptionError(
+            f"axis {axis} is out of range for a tensor of rank {rank}", field="options.axis"
+        )
+    return axis % rank
+
+
+def _check_axes(options: dict[str, Any], rank: int) -> None:
+    """Every axis option must exist in the (aligned) tensors and appear once."""
+    axis = options.get("axis")
+    if axis is None:
+        return
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    canonical = [_axis_in_range(a, rank) for a in axes]
+    if len(set(canonical)) != len(canonical):
+        raise InvalidOptionError(
+            f"axis {list(axes)} names the same axis twice", field="options.axis"
+        )

@@ -1,0 +1,110 @@
+"""Loss options: their declared types, defaults and ranges, and checking what a client sent."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.losses.errors import InvalidOptionError
+
+OptionType = Literal["boolean", "number", "integer", "integer_or_null", "axes"]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option a loss takes. ``minimum``/``maximum`` bound numbers (``exclusive_minimum`` for
+    a strict lower bound). ``axes`` takes null, an integer or a list of distinct integers."""
+
+    name: str
+    type: OptionType
+    default: Any
+    doc: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+
+    def check(self, value: Any) -> Any:
+        """Return ``value`` in canonical form, or raise :class:`InvalidOptionError`."""
+        field = f"options.{self.name}"
+        if self.type == "boolean":
+            if not isinstance(value, bool):
+                raise InvalidOptionError(
+                    f"{self.name} must be true or false, got {value!r}", field=field
+                )
+            return value
+        if self.type == "integer_or_null" and value is None:
+            return None
+        if self.type in ("integer", "integer_or_null"):
+            return _integer(value, self.name, field)
+        if self.type == "axes":
+            if value is None:
+                return None
+            if isinstance(value, list | tuple):
+                axes = tuple(_integer(v, self.name, field) for v in value)
+                if not axes or len(set(axes)) != len(axes):
+                    raise InvalidOptionError(
+                        f"{self.name} must be null, an integer or a non-empty list of distinct "
+                        f"integers, got {list(value)!r}",
+                        field=field,
+                    )
+                return axes
+            return _integer(value, self.name, field)
+        return self._number(value, field)
+
+    def _number(self, value: Any, field: str) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise InvalidOptionError(
+                f"{self.name} must be a finite number, got {value!r}", field=field
+            )
+        low_ok = self.minimum is None or (
+            value > self.minimum if self.exclusive_minimum else value >= self.minimum
+        )
+        high_ok = self.maximum is None or value <= self.maximum
+        if not (low_ok and high_ok):
+            raise InvalidOptionError(
+                f"{self.name} must be {self.range_text()}, got {value!r}", field=field
+            )
+        return float(value)
+
+    def range_text(self) -> str:
+        """The allowed range in words, e.g. ``in [0, 1]`` or ``> 0``."""
+        if self.minimum is not None and self.maximum is not None:
+            return f"in [{self.minimum:g}, {self.maximum:g}]"
+        if self.minimum is not None:
+            return f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+        return "any finite number"
+
+
+def _integer(value: Any, name: str, field: str) -> int:
+    # JSON has one number type: accept 2.0 as 2, but never 2.5 or true.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidOptionError(f"{name} must be an integer, got {value!r}", field=field)
+    return value
+
+
+def bind_options(
+    loss: str, specs: tuple[OptionSpec, ...], given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Check ``given`` against ``specs`` and fill in defaults. Unknown names are an error that
+    lists what the loss does take."""
+    known = {spec.name: spec for spec in specs}
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        takes = ", ".join(sorted(known)) or "no options"
+        raise InvalidOptionError(
+            f"{loss} does not take the option {unknown[0]!r} (it takes: {takes})",
+            field=f"options.{unknown[0]}",
+        )
+    return {
+        name: spec.check(given[name]) if name in given else spec.default
+        for name, spec in known.items()
+    }

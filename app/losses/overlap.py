@@ -1,0 +1,50 @@
+"""Overlap (segmentation) losses: one minus a soft set-similarity between ``y_true`` (masks in
+[0, 1]) and ``y_pred`` (probabilities). Like Keras, they reduce *every* axis by default, giving one
+value for the whole batch; pass ``axis`` (an int or a list of ints) for per-sample values."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.losses.numerics import EPSILON, FloatArray, const
+
+Axis = int | tuple[int, ...] | None
+
+
+def dice(y_true: FloatArray, y_pred: FloatArray, axis: Axis = None) -> FloatArray:
+    """``1 - 2 sum(y_true y_pred) / (sum(y_true) + sum(y_pred) + eps)`` over ``axis``.
+
+    >>> dice(np.float32([[1, 1, 0, 0]]), np.float32([[1, 0, 1, 0]]))
+    array(0.5, dtype=float32)
+    """
+    intersection = np.sum(y_true * y_pred, axis=axis)
+    denominator = np.sum(y_true, axis=axis) + np.sum(y_pred, axis=axis) + const(EPSILON, y_pred)
+    return np.asarray(const(1.0, y_pred) - const(2.0, y_pred) * intersection / denominator)
+
+
+def tversky(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    axis: Axis = None,
+) -> FloatArray:
+    """``1 - TP / (TP + alpha FP + beta FN + eps)`` over ``axis``, with ``TP = sum(y_true y_pred)``,
+    ``FP = sum((1 - y_true) y_pred)`` and ``FN = sum(y_true (1 - y_pred))``.
+
+    ``alpha`` weighs false positives and ``beta`` false negatives, as the Keras docstring and
+    Salehi et al. (2017) say. Keras 3.15's code swaps the two (its ``fp`` is the false-negative
+    sum); lossd follows the documented formula, so ``alpha=a, beta=b`` here equals Keras's
+    ``alpha=b, beta=a``. With ``alpha = beta = 0.5`` it is the Dice loss.
+
+    >>> tversky(np.float32([[1, 1, 0, 0]]), np.float32([[1, 0, 1, 1]]), alpha=1.0, beta=0.0)
+    array(0.6666666, dtype=float32)
+    """
+    one = const(1.0, y_pred)
+    tp = np.sum(y_true * y_pred, axis=axis)
+    fp = np.sum((one - y_true) * y_pred, axis=axis)
+    fn = np.sum(y_true * (one - y_pred), axis=axis)
+    index = tp / (
+        tp + fp * const(alpha, y_pred) + fn * const(beta, y_pred) + const(EPSILON, y_pred)
+    )
+    return np.asarray(one - index)

@@ -1,0 +1,232 @@
+"""Probabilistic losses: cross-entropies, KL divergence and Poisson, in nats.
+
+``y_pred`` holds probabilities (or logits with ``from_logits=True``). Probabilities are clipped
+to ``[eps, 1 - eps]`` exactly where Keras 3 clips them, so an exact 0 or 1 costs at most
+``-log(eps) = 16.118`` nats instead of infinity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.losses.errors import InvalidInputError
+from app.losses.numerics import (
+    EPSILON,
+    FloatArray,
+    clip,
+    const,
+    log_sigmoid,
+    log_softmax,
+    probabilities_from,
+    sigmoid,
+    softmax,
+)
+
+
+def _smooth_categorical(y_true: FloatArray, label_smoothing: float, axis: int) -> FloatArray:
+    """``y (1 - s) + s / num_classes``: move ``s`` of the mass evenly over the classes."""
+    if not label_smoothing:
+        return y_true
+    s, classes = const(label_smoothing, y_true), const(y_true.shape[axis], y_true)
+    return y_true * (const(1.0, y_true) - s) + s / classes
+
+
+def _smooth_binary(y_true: FloatArray, label_smoothing: float) -> FloatArray:
+    """``y (1 - s) + s / 2``: pull binary targets towards 0.5."""
+    if not label_smoothing:
+        return y_true
+    s = const(label_smoothing, y_true)
+    return y_true * (const(1.0, y_true) - s) + const(0.5, y_true) * s
+
+
+def _clipped_bce(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+    """Element-wise ``-(y log p + (1 - y) log(1 - p))`` with ``p`` clipped to ``[eps, 1 - eps]``."""
+    one = const(1.0, y_pred)
+    p = clip(y_pred, EPSILON, 1.0 - EPSILON)
+    return -(y_true * np.log(p) + (one - y_true) * np.log(one - p))
+
+
+def categorical_crossentropy(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> FloatArray:
+    """``-sum(y_true * log(p), axis)``, ``p = clip(y_pred / sum(y_pred), eps, 1 - eps)`` or
+    ``log p = log_softmax(y_pred)`` with ``from_logits``.
+
+    >>> categorical_crossentropy(np.float32([[0, 1, 0]]), np.float32([[0.05, 0.95, 0]]))
+    array([0.05129331], dtype=float32)
+    """
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    if from_logits:
+        log_prob = log_softmax(y_pred, axis)
+    else:
+        log_prob = np.log(probabilities_from(y_pred, axis))
+    return -np.sum(y_true * log_prob, axis=axis)
+
+
+def _check_sparse_labels(labels: FloatArray, classes: int, ignore_class: int | None) -> None:
+    """Labels must be whole numbers in ``[0, classes)`` (or equal to ``ignore_class``)."""
+    whole = labels == np.floor(labels)
+    in_range = (labels >= 0) & (labels < classes)
+    if ignore_class is not None:
+        in_range |= labels == ignore_class
+    bad = ~(whole & in_range)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = labels[where]
+        allowed = f"an integer in [0, {classes - 1}]"
+        if ignore_class is not None:
+            allowed += f" or the ignore_class {ignore_class}"
+        raise InvalidInputError(
+            f"label {value:g} is not {allowed} (y_pred has {classes} classes)",
+            field="y_true",
+            index=where,
+        )
+
+
+def sparse_categorical_crossentropy(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> FloatArray:
+    """``-log(p[y_true])`` with ``p`` as in :func:`categorical_crossentropy`; ``y_true`` holds
+    integer class indices with one axis fewer than ``y_pred``.
+
+    With ``ignore_class``, samples whose label equals it contribute 0 and are left out of the mean
+    (see :func:`sparse_valid_mask`).
+
+    >>> sparse_categorical_crossentropy(np.float32([1]), np.float32([[0.05, 0.95, 0]]))
+    array([0.05129331], dtype=float32)
+    """
+    axis = axis % y_pred.ndim
+    _check_sparse_labels(y_true, y_pred.shape[axis], ignore_class)
+    valid = sparse_valid_mask(y_true, ignore_class)
+    labels = (
+        np.where(valid, y_true, 0).astype(np.intp) if valid is not None else y_true.astype(np.intp)
+    )
+    if from_logits:
+        log_prob = log_softmax(y_pred, axis)
+    else:
+        log_prob = np.log(probabilities_from(y_pred, axis))
+    picked = np.take_along_axis(log_prob, np.expand_dims(labels, axis), axis=axis)
+    losses = -np.squeeze(picked, axis=axis)
+    if valid is not None:
+        losses = np.where(valid, losses, const(0.0, losses))
+    return losses
+
+
+def sparse_valid_mask(y_true: FloatArray, ignore_class: int | None = None) -> np.ndarray | None:
+    """True where a sparse label counts; None when every label does (no ``ignore_class``)."""
+    if ignore_class is None:
+        return None
+    return np.asarray(y_true != ignore_class)
+
+
+def binary_crossentropy(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> FloatArray:
+    """``mean(-(y log p + (1 - y) log(1 - p)), axis)`` with ``p = clip(y_pred, eps, 1 - eps)``.
+
+    With ``from_logits`` the loss is ``-(y log_sigmoid(x) + (1 - y) log_sigmoid(-x))``, exact for
+    large logits (as Keras's JAX, TensorFlow and torch backends compute it; its NumPy backend clips
+    the sigmoid instead and loses precision past |x| of about 10).
+
+    >>> binary_crossentropy(np.float32([[0, 1]]), np.float32([[0.4, 0.6]]))
+    array([0.5108256], dtype=float32)
+    """
+    y_true = _smooth_binary(y_true, label_smoothing)
+    if from_logits:
+        one = const(1.0, y_pred)
+        elementwise = -(y_true * log_sigmoid(y_pred) + (one - y_true) * log_sigmoid(-y_pred))
+    else:
+        elementwise = _clipped_bce(y_true, y_pred)
+    return np.mean(elementwise, axis=axis)
+
+
+def binary_focal_crossentropy(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> FloatArray:
+    """``mean(w * (1 - p_t)^gamma * bce, axis)`` with ``p_t = y p + (1 - y)(1 - p)`` and
+    ``w = y alpha + (1 - y)(1 - alpha)`` when ``apply_class_balancing`` (else 1).
+
+    Down-weights well-classified examples (Lin et al., 2017). ``p`` is ``sigmoid(y_pred)`` with
+    ``from_logits``, then clipped as in :func:`binary_crossentropy`, as Keras 3 does.
+
+    >>> binary_focal_crossentropy(np.float32([[0, 1]]), np.float32([[0.4, 0.6]]))
+    array([0.08173208], dtype=float32)
+    """
+    y_true = _smooth_binary(y_true, label_smoothing)
+    if from_logits:
+        y_pred = sigmoid(y_pred)
+    one = const(1.0, y_pred)
+    bce = _clipped_bce(y_true, y_pred)
+    p_t = y_true * y_pred + (one - y_true) * (one - y_pred)
+    focal = np.power(one - p_t, const(gamma, y_pred)) * bce
+    if apply_class_balancing:
+        a = const(alpha, y_pred)
+        focal = (y_true * a + (one - y_true) * (one - a)) * focal
+    return np.mean(focal, axis=axis)
+
+
+def categorical_focal_crossentropy(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> FloatArray:
+    """``sum(-alpha (1 - p)^gamma y log p, axis)``, ``p`` as in :func:`categorical_crossentropy`
+    (``softmax`` first with ``from_logits``).
+
+    >>> categorical_focal_crossentropy(np.float32([[0, 1, 0]]), np.float32([[0.05, 0.95, 0]]))
+    array([3.205833e-05], dtype=float32)
+    """
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    if from_logits:
+        y_pred = softmax(y_pred, axis)
+    output = probabilities_from(y_pred, axis)
+    cce = -y_true * np.log(output)
+    weight = np.power(const(1.0, output) - output, const(gamma, output)) * const(alpha, output)
+    return np.sum(weight * cce, axis=axis)
+
+
+def kl_divergence(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+    """``sum(t * log(t / p), axis=-1)`` with ``t, p`` clipped to ``[eps, 1]``.
+
+    >>> kl_divergence(np.float32([[0.5, 0.5]]), np.float32([[0.25, 0.75]]))
+    array([0.14384106], dtype=float32)
+    """
+    t = clip(y_true, EPSILON, 1.0)
+    p = clip(y_pred, EPSILON, 1.0)
+    return np.sum(t * np.log(t / p), axis=-1)
+
+
+def poisson(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+    """``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``; ``y_pred`` is a rate, so >= 0.
+
+    A negative ``y_pred`` makes the log undefined: the result is NaN, as in Keras, and reported.
+
+    >>> poisson(np.float32([[1, 0]]), np.float32([[1, 2]]))  # ((1 - log 1) + (2 - 0)) / 2
+    array([1.5], dtype=float32)
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_rate = np.log(y_pred + const(EPSILON, y_pred))
+    return np.mean(y_pred - y_true * log_rate, axis=-1)

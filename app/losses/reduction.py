@@ -1,0 +1,101 @@
+"""Sample weights and reductions, once for every loss, as Keras 3's ``reduce_weighted_values``.
+
+The per-sample losses are multiplied by the sample weights (and by the validity mask of
+``ignore_class``), then summed. ``count`` is the divisor Keras uses for its mean: the number of
+counted per-sample values, or the sum of the weights for ``mean_with_sample_weight``. Because
+``mean = sum / count``, partial results merge exactly: ``mean = sum(sums) / sum(counts)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from app.losses.errors import InvalidInputError
+from app.losses.numerics import FloatArray
+
+Reduction = Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none"]
+REDUCTIONS: tuple[str, ...] = (
+    "sum_over_batch_size",
+    "mean",
+    "sum",
+    "mean_with_sample_weight",
+    "none",
+)
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """Weighted per-sample values and their totals, in the computation dtype.
+
+    ``value`` is what Keras returns for the reduction (the mean, the sum, or None for ``none``).
+    """
+
+    per_sample: FloatArray
+    sum: float
+    count: float
+    mean: float
+    value: float | None
+
+    @property
+    def non_finite(self) -> int:
+        """How many per-sample values are NaN or infinite (e.g. poisson with y_pred < 0)."""
+        return int(self.per_sample.size - np.count_nonzero(np.isfinite(self.per_sample)))
+
+
+def align_weights(weights: FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    """Shape ``sample_weight`` like the per-sample losses.
+
+    Accepted: a scalar, the exact shape, the same shape with a trailing axis of 1 added or
+    removed (Keras's rule), or a leading prefix of the shape (one weight per sample of a
+    ``(batch, time)`` loss, say), which is repeated along the remaining axes. Anything else is an
+    error rather than a silent NumPy broadcast.
+    """
+    if weights.ndim == len(shape) + 1 and weights.shape[-1] == 1:
+        weights = weights[..., 0]
+    elif weights.ndim + 1 == len(shape) and shape[-1] == 1:
+        weights = weights[..., np.newaxis]
+    if weights.shape == shape or weights.ndim == 0:
+        return weights
+    if weights.ndim < len(shape) and weights.shape == shape[: weights.ndim]:
+        return weights.reshape(weights.shape + (1,) * (len(shape) - weights.ndim))
+    raise InvalidInputError(
+        f"sample_weight has shape {list(weights.shape)}; expected the per-sample loss shape "
+        f"{list(shape)}, a leading part of it, or a single number",
+        field="sample_weight",
+    )
+
+
+def reduce(
+    values: FloatArray,
+    sample_weight: FloatArray | None = None,
+    mask: np.ndarray[Any, Any] | None = None,
+    reduction: str = "sum_over_batch_size",
+) -> Reduced:
+    """Weigh ``values`` and reduce them the way ``keras.losses.Loss.__call__`` does."""
+    weights = None
+    if sample_weight is not None:
+        weights = np.broadcast_to(align_weights(sample_weight, values.shape), values.shape)
+    if mask is not None:
+        float_mask = mask.astype(values.dtype)
+        weights = float_mask if weights is None else weights * float_mask
+    weighted = values if weights is None else values * weights
+    total = np.sum(weighted, dtype=values.dtype)
+
+    if reduction == "mean_with_sample_weight" and weights is not None:
+        divisor = np.sum(weights, dtype=values.dtype)
+    elif mask is not None:  # ignore_class: Keras rescales so the mean runs over valid samples only
+        divisor = np.sum(mask, dtype=values.dtype)
+    else:
+        divisor = values.dtype.type(values.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / divisor if divisor != 0 else values.dtype.type(0.0)  # Keras: divide_no_nan
+    if reduction == "none":
+        value = None
+    elif reduction == "sum" or values.ndim == 0:  # Keras returns a scalar loss unreduced
+        value = float(total)
+    else:
+        value = float(mean)
+    return Reduced(np.asarray(weighted), float(total), float(divisor), float(mean), value)

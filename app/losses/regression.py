@@ -1,0 +1,81 @@
+"""Regression losses: each compares ``y_pred`` to ``y_true`` element by element and averages the
+last axis, so a ``(batch, ..., d)`` input gives ``(batch, ...)`` per-sample losses in the units of
+the target (squared units for the squared errors, percent for MAPE)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from app.losses.numerics import EPSILON, FloatArray, const, softplus
+
+
+def mean_squared_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+    """``mean((y_true - y_pred)^2, axis=-1)``.
+
+    >>> mean_squared_error(np.float32([[0, 1, 1]]), np.float32([[1, 1, 0]]))
+    array([0.6666667], dtype=float32)
+    """
+    return np.mean(np.square(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+    """``mean(|y_true - y_pred|, axis=-1)``.
+
+    >>> mean_absolute_error(np.float32([[0, 0, 1]]), np.float32([[1, 0, 1]]))
+    array([0.33333334], dtype=float32)
+    """
+    return np.mean(np.abs(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+    """``100 * mean(|y_true - y_pred| / max(|y_true|, eps), axis=-1)``, in percent.
+
+    A zero target divides by eps, so a miss there costs about 1e9 percent (as in Keras).
+
+    >>> mean_absolute_percentage_error(np.float32([[2, 4]]), np.float32([[1, 5]]))
+    array([37.5], dtype=float32)
+    """
+    diff = np.abs((y_true - y_pred) / np.maximum(np.abs(y_true), const(EPSILON, y_true)))
+    return const(100.0, y_true) * np.mean(diff, axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+    """``mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))^2, axis=-1)``.
+
+    >>> mean_squared_logarithmic_error(np.float32([[0.0]]), np.float32([[np.e - 1]]))
+    array([0.99999976], dtype=float32)
+    """
+    eps, one = const(EPSILON, y_pred), const(1.0, y_pred)
+    first_log = np.log(np.maximum(y_pred, eps) + one)
+    second_log = np.log(np.maximum(y_true, eps) + one)
+    return np.mean(np.square(first_log - second_log), axis=-1)
+
+
+def log_cosh(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+    """``mean(log(cosh(y_pred - y_true)), axis=-1)``.
+
+    Computed as ``x + softplus(-2x) - log 2``, which never overflows (``cosh`` would for
+    ``|x| > 89`` in float32). Roughly ``x^2 / 2`` for small errors and ``|x| - log 2`` for large.
+
+    >>> log_cosh(np.float32([[0, 0]]), np.float32([[1, -1]]))
+    array([0.43378085], dtype=float32)
+    """
+    x = y_pred - y_true
+    return np.mean(x + softplus(x * const(-2.0, x)) - const(np.log(2.0), x), axis=-1)
+
+
+def huber(y_true: FloatArray, y_pred: FloatArray, delta: float = 1.0) -> FloatArray:
+    """``mean(0.5 x^2 if |x| <= delta else delta |x| - 0.5 delta^2, axis=-1)``
+    with ``x = y_pred - y_true``, in squared units of the target.
+
+    Quadratic near zero, linear (slope ``delta``) beyond ``delta``.
+
+    >>> huber(np.float32([[0, 0]]), np.float32([[0.5, 3]]))
+    array([1.3125], dtype=float32)
+    """
+    error = y_pred - y_true
+    abs_error = np.abs(error)
+    d, half = const(delta, error), const(0.5, error)
+    quadratic = half * np.square(error)
+    linear = d * abs_error - half * np.square(d)
+    return np.mean(np.where(abs_error <= d, quadratic, linear), axis=-1)
