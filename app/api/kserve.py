@@ -1,0 +1,491 @@
+"""Open Inference Protocol (KServe v2) codec, with Triton's binary tensor extension.
+
+HTTP-less: Pydantic models for the protocol's JSON, and functions turning request bytes into
+NumPy arrays and arrays into response bytes. The route handlers in ``routes/v2.py`` call these.
+
+The binary extension (Triton's ``binary_tensor_data``): a request body is a JSON header of
+``Inference-Header-Content-Length`` bytes followed by the raw little-endian bytes of every input
+whose ``parameters.binary_data_size`` is set, in input order. Responses use the same layout when
+an output is asked for as binary (request parameter ``binary_data_output`` or the output's
+``parameters.binary_data``). Arrays are decoded with ``np.frombuffer`` (no copy) and encoded with
+``ndarray.tobytes()``; JSON data goes through one ``np.asarray`` call, never per-element loops.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Array = npt.NDArray[Any]
+
+#: The protocol's datatypes lossd accepts, as little-endian NumPy dtypes. BYTES and BF16 are not
+#: numbers NumPy can compute with, so they are refused.
+DATATYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype("?"),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+}
+_DATATYPE_OF = {dtype.newbyteorder("="): name for name, dtype in DATATYPES.items()}
+
+#: Request parameters the protocol or Triton's client reserve; they do not reach the loss.
+RESERVED_PARAMETERS = frozenset(
+    {
+        "binary_data_output",
+        "sequence_id",
+        "sequence_start",
+        "sequence_end",
+        "priority",
+        "timeout",
+        "headers",
+    }
+)
+HEADER_LENGTH = "Inference-Header-Content-Length"
+BINARY_CONTENT_TYPE = "application/octet-stream"
+JSON_CONTENT_TYPE = "application/json"
+
+
+class ProtocolError(Exception):
+    """A request the protocol layer refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# --- The protocol's JSON --------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    # Unknown keys are refused, so a typo ("datas") is an error rather than a silent default.
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestInput(_Strict):
+    """One input tensor: JSON ``data`` (flat or nested, row-major), or binary data."""
+
+    name: str
+    shape: list[Annotated[int, Field(ge=0)]]
+    datatype: str
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
+
+
+class RequestOutput(_Strict):
+    """An output the client wants; ``parameters.binary_data`` asks for it as binary."""
+
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceRequest(_Strict):
+    """``POST /v2/models/{name}/infer`` body (or its JSON header, with binary data)."""
+
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[RequestInput]
+    outputs: list[RequestOutput] | None = None
+
+
+class ResponseOutput(BaseModel):
+    """One output tensor; ``data`` is flat (row-major), absent when sent as binary."""
+
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: dict[str, Any] | None = None
+    data: list[float | None] | None = Field(
+        None, description="Row-major values; null stands for NaN or infinity."
+    )
+
+
+class InferenceResponse(BaseModel):
+    """An inference response (its JSON header, when outputs are binary)."""
+
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[ResponseOutput]
+
+
+class MetadataTensor(BaseModel):
+    """An input or output of a model: ``-1`` marks a dimension of any size."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(BaseModel):
+    """``GET /v2/models/{name}``. ``parameters`` maps each request parameter to its default."""
+
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[MetadataTensor]
+    outputs: list[MetadataTensor]
+    parameters: dict[str, Any] | None = None
+
+
+class ServerMetadata(BaseModel):
+    """``GET /v2``."""
+
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class ServerLive(BaseModel):
+    """``GET /v2/health/live``."""
+
+    live: bool
+
+
+class ServerReady(BaseModel):
+    """``GET /v2/health/ready``."""
+
+    ready: bool
+
+
+class ModelReady(BaseModel):
+    """``GET /v2/models/{name}/ready``."""
+
+    name: str
+    ready: bool
+
+
+class ErrorResponse(BaseModel):
+    """Every v2 error: the protocol's ``{"error": "<message>"}``."""
+
+    error: str
+
+
+# --- Request bytes -> arrays ----------------------------------------------------------------
+
+
+def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
+    """Split ``body`` into its JSON header and a zero-copy view of the binary data after it.
+
+    ``header_length`` is the ``Inference-Header-Content-Length`` header (None: all JSON, and
+    the body is returned as is).
+    """
+    view = memoryview(body)
+    if header_length is None:
+        return body, view[:0]
+    text = header_length.strip()
+    if not text.isdigit() or not text.isascii():
+        raise ProtocolError(
+            f"{HEADER_LENGTH} must be a non-negative integer, got {header_length!r}"
+        )
+    length = int(text)
+    if length > len(body):
+        raise ProtocolError(
+            f"{HEADER_LENGTH} is {length} bytes but the request body has only {len(body)}"
+        )
+    # Only the (small) JSON header is copied: the parser needs bytes.
+    return body[:length], view[length:]
+
+
+def parse_request(header: bytes) -> InferenceRequest:
+    """Parse and validate the JSON request (in Rust: no stdlib ``json``, no Python-mode pass)."""
+    try:
+        return InferenceRequest.model_validate_json(header)
+    except ValidationError as exc:
+        raise ProtocolError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    """The first ``limit`` problems of ``exc`` as one line: ``inputs[0].shape[1]: <message>``."""
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        return f"malformed JSON: {errors[0]['msg'].removeprefix('Invalid JSON: ')}"
+    parts = [f"{_location(e['loc'])}: {e['msg']}" for e in errors[:limit]]
+    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
+    return "; ".join(parts) + more
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "request"
+
+
+def decode_inputs(
+    inputs: Sequence[RequestInput], binary: memoryview, *, max_elements: int
+) -> dict[str, Array]:
+    """Decode every input to an array of its datatype and shape, keyed by name.
+
+    Binary inputs take their bytes from ``binary`` in input order; every byte must be claimed.
+    Raises :class:`ProtocolError` for duplicate names, bad sizes, shapes or datatypes.
+    """
+    arrays: dict[str, Array] = {}
+    offset = 0
+    for tensor in inputs:
+        if tensor.name in arrays:
+            raise ProtocolError(f"input {tensor.name!r} appears more than once")
+        size = binary_data_size(tensor)
+        raw = None
+        if size is not None:
+            if size > len(binary) - offset:
+                raise ProtocolError(
+                    f"input {tensor.name!r} declares {size} bytes of binary data but only "
+                    f"{len(binary) - offset} remain in the request body"
+                )
+            raw = binary[offset : offset + size]
+            offset += size
+        arrays[tensor.name] = decode_tensor(tensor, raw, max_elements=max_elements)
+    if offset != len(binary):
+        raise ProtocolError(
+            f"the request body has {len(binary)} bytes after the JSON header but the inputs' "
+            f"binary_data_size values add up to {offset}"
+        )
+    return arrays
+
+
+def binary_data_size(tensor: RequestInput) -> int | None:
+    """The input's ``parameters.binary_data_size`` in bytes (None when its data is JSON)."""
+    params = tensor.parameters or {}
+    for key in params:
+        if key.startswith("shared_memory"):
+            raise ProtocolError(
+                f"input {tensor.name!r}: shared memory is not supported; send the data in the "
+                "request (JSON or binary)"
+            )
+        if key != "binary_data_size":
+            raise ProtocolError(f"input {tensor.name!r} has an unknown parameter {key!r}")
+    size = params.get("binary_data_size")
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ProtocolError(
+            f"input {tensor.name!r}: binary_data_size must be a non-negative integer, got {size!r}"
+        )
+    return size
+
+
+def decode_tensor(tensor: RequestInput, raw: memoryview | None, *, max_elements: int) -> Array:
+    """One input as an array of its declared datatype and shape.
+
+    ``raw`` holds its binary bytes (little-endian, row-major); None means JSON ``data``.
+    """
+    name = tensor.name
+    dtype = DATATYPES.get(tensor.datatype)
+    if dtype is None:
+        raise ProtocolError(
+            f"input {name!r} has datatype {tensor.datatype!r}; supported: {', '.join(DATATYPES)}"
+        )
+    count = math.prod(tensor.shape)
+    if count > max_elements:
+        raise ProtocolError(
+            f"input {name!r} has {count} elements (shape {tensor.shape}); the limit is "
+            f"{max_elements}"
+        )
+    if raw is not None:
+        if tensor.data is not None:
+            raise ProtocolError(f"input {name!r} has both JSON data and binary_data_size")
+        if len(raw) != count * dtype.itemsize:
+            raise ProtocolError(
+                f"input {name!r}: binary_data_size is {len(raw)} bytes but shape "
+                f"{tensor.shape} of {tensor.datatype} needs {count * dtype.itemsize}"
+            )
+        return np.frombuffer(raw, dtype=dtype, count=count).reshape(tensor.shape)
+    if tensor.data is None:
+        raise ProtocolError(
+            f"input {name!r} has no data: give 'data', or 'parameters.binary_data_size' with "
+            f"the binary data after the JSON header"
+        )
+    return _from_json(tensor, dtype, count)
+
+
+def _from_json(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> Array:
+    name, datatype = tensor.name, tensor.datatype
+    try:
+        array = np.asarray(tensor.data)
+    except (ValueError, OverflowError):  # NumPy refuses ragged nesting outright
+        raise ProtocolError(
+            f"input {name!r}: data is ragged (nested lists of different lengths)"
+        ) from None
+    if array.size != count:
+        raise ProtocolError(
+            f"input {name!r}: shape {tensor.shape} needs {count} elements but data has {array.size}"
+        )
+    if count == 0:
+        return np.empty(tensor.shape, dtype=dtype)
+    kind = array.dtype.kind
+    if dtype.kind == "f":
+        ok, wanted = kind in "iuf", "numbers"
+    elif dtype.kind == "b":
+        ok, wanted = kind == "b", "true or false"
+    else:
+        ok, wanted = kind in "iu", "integers"
+    if not ok:
+        raise ProtocolError(
+            f"input {name!r}: {datatype} data must be {wanted}, found {_kind_name(array)}"
+        )
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        low, high = array.min(), array.max()
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            raise ProtocolError(
+                f"input {name!r}: {bad} is out of range for {datatype} [{info.min}, {info.max}]"
+            )
+    return array.astype(dtype, copy=False).reshape(tensor.shape)
+
+
+def _kind_name(array: Array) -> str:
+    return {
+        "b": "true/false",
+        "f": "non-integer numbers",
+        "U": "strings",
+        "S": "strings",
+    }.get(array.dtype.kind, "values that are not numbers (or are out of range)")
+
+
+# --- Arrays -> response bytes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputTensor:
+    """One output to send: its array and whether it goes as binary."""
+
+    name: str
+    array: Array
+    binary: bool
+
+
+@dataclass(frozen=True)
+class EncodedResponse:
+    """Response bytes; ``header_length`` is set (JSON header size) when outputs are binary."""
+
+    body: bytes
+    header_length: int | None
+
+    @property
+    def content_type(self) -> str:
+        """``application/octet-stream`` with binary outputs, else ``application/json``."""
+        return JSON_CONTENT_TYPE if self.header_length is None else BINARY_CONTENT_TYPE
+
+
+def requested_outputs(
+    request: InferenceRequest, available: Sequence[str]
+) -> list[tuple[str, bool]]:
+    """The outputs to send, in order, each with whether it goes as binary.
+
+    No ``outputs`` list means all of ``available``. ``binary_data_output`` (request parameter)
+    sets the default; an output's ``parameters.binary_data`` overrides it.
+    """
+    params = request.parameters or {}
+    default_binary = params.get("binary_data_output", False)
+    if not isinstance(default_binary, bool):
+        raise ProtocolError(
+            f"parameter 'binary_data_output' must be true or false, got {default_binary!r}"
+        )
+    if request.outputs is None:
+        return [(name, default_binary) for name in available]
+    chosen: list[tuple[str, bool]] = []
+    for output in request.outputs:
+        if output.name not in available:
+            raise ProtocolError(f"unknown output {output.name!r}; outputs: {', '.join(available)}")
+        if any(output.name == name for name, _ in chosen):
+            raise ProtocolError(f"output {output.name!r} is requested more than once")
+        chosen.append((output.name, _output_binary(output, default_binary)))
+    return chosen
+
+
+def _output_binary(output: RequestOutput, default: bool) -> bool:
+    params = output.parameters or {}
+    for key in params:
+        if key == "classification":
+            raise ProtocolError(f"output {output.name!r}: classification is not supported")
+        if key.startswith("shared_memory"):
+            raise ProtocolError(f"output {output.name!r}: shared memory is not supported")
+        if key != "binary_data":
+            raise ProtocolError(f"output {output.name!r} has an unknown parameter {key!r}")
+    binary = params.get("binary_data", default)
+    if not isinstance(binary, bool):
+        raise ProtocolError(
+            f"output {output.name!r}: binary_data must be true or false, got {binary!r}"
+        )
+    return binary
+
+
+def datatype_of(array: Array) -> str:
+    """The protocol datatype of ``array`` (``FP32`` for float32, ...)."""
+    return _DATATYPE_OF[array.dtype.newbyteorder("=")]
+
+
+def encode_response(header: Mapping[str, Any], outputs: Sequence[OutputTensor]) -> EncodedResponse:
+    """Serialise ``header`` (model_name, id, ...) plus ``outputs`` into the response body.
+
+    JSON outputs carry flat ``data`` (NaN and infinity become null, as JSON has neither);
+    binary outputs carry ``parameters.binary_data_size`` and their little-endian bytes follow
+    the JSON header in output order.
+    """
+    entries: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for out in outputs:
+        array = out.array
+        entry: dict[str, Any] = {
+            "name": out.name,
+            "datatype": datatype_of(array),
+            "shape": list(array.shape),
+        }
+        if out.binary:
+            blob = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            # orjson writes a C-contiguous array straight from its buffer: no tolist().
+            entry["data"] = np.ascontiguousarray(array).reshape(-1)
+        entries.append(entry)
+    document = orjson.dumps({**header, "outputs": entries}, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not blobs:
+        return EncodedResponse(document, None)
+    return EncodedResponse(b"".join([document, *blobs]), len(document))
+
+
+def decompress(body: bytes, encoding: str | None, *, limit: int) -> bytes:
+    """Undo a request's ``Content-Encoding`` (gzip or deflate, as Triton's clients send them).
+
+    Refuses (413) to inflate past ``limit`` bytes, so a small bomb cannot exhaust memory.
+    """
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return body
+    if name not in ("gzip", "deflate"):
+        raise ProtocolError(
+            f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or none", status=415
+        )
+    # wbits 31: gzip framing; 15: zlib framing, which is what HTTP calls "deflate".
+    inflater = zlib.decompressobj(wbits=31 if name == "gzip" else 15)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ProtocolError(f"request body is not valid {name} data: {exc}") from None
+    if len(data) > limit:
+        raise ProtocolError(
+            f"request body inflates to more than the limit of {limit} bytes", status=413
+        )
+    if not inflater.eof:
+        raise ProtocolError(f"request body is truncated {name} data")
+    return data
