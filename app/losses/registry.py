@@ -304,7 +304,10 @@ LOSSES: tuple[LossSpec, ...] = (
 )
 
 _BY_NAME: dict[str, LossSpec] = {n.lower(): spec for spec in LOSSES for n in spec.names}
-_DISPLAY: dict[str, str] = {n.lower(): n for spec in LOSSES for n in spec.names}
+_DISPLAY: dict[str, str] = {}
+for _spec in LOSSES:
+    for _name in _spec.names:
+        _DISPLAY.setdefault(_name.lower(), _name)  # "mse" rather than "MSE" in suggestions
 
 
 def resolve(name: str) -> LossSpec:

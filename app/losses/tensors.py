@@ -72,6 +72,19 @@ def _diagnose(data: Any, field: str) -> InvalidInputError:
     return InvalidInputError(message, field=field, index=index)
 
 
+def _describe(x: Any) -> str:
+    """A JSON-minded name for a value: null, true, a string, a number, an object."""
+    if x is None:
+        return "null"
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, str):
+        return f"the string {x[:20]!r}"
+    if _is_number(x):
+        return f"the number {x!r}"
+    return "an object" if isinstance(x, dict) else type(x).__name__
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float | np.number) and not isinstance(x, bool)
 
@@ -96,11 +109,9 @@ def _first_problem(
             return None
         if isinstance(data, list | tuple):
             return index, f"expected a number, found a list of {len(data)} values"
-        return index, f"expected a number, found {type(data).__name__} {data!r:.40}"
+        return index, f"expected a number, found {_describe(data)}"
     if not isinstance(data, list | tuple):
-        return index, f"expected a list of {expected[depth]} values, found a number" if _is_number(
-            data
-        ) else f"expected a list of {expected[depth]} values, found {type(data).__name__}"
+        return index, f"expected a list of {expected[depth]} values, found {_describe(data)}"
     if len(data) != expected[depth]:
         label = f"row {'/'.join(str(i) for i in index)}" if depth else "tensor"
         return index, f"{label} has {len(data)} values, expected {expected[depth]}"

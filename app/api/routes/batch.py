@@ -1,0 +1,109 @@
+"""``POST /v1/batch``: many evaluations in one call, each item succeeding or failing alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from app.api.bodies import ORJSONResponse, evaluation_dict, offload, require_content_type
+from app.api.deps import SettingsDep
+from app.api.openapi import json_body, problem_responses
+from app.api.problems import ProblemError, from_loss_error, validation_problem
+from app.api.schemas import BatchItem, BatchRequest, BatchResponse, LossRef
+from app.losses import LossError, UnknownLossError, evaluate
+from app.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["batch"])
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResponse,
+    openapi_extra=json_body(BatchRequest),
+    responses=problem_responses(400, 413, 415, 422),
+)
+async def evaluate_batch(request: Request, settings: SettingsDep) -> Response:
+    """Evaluate many items; results come back in order, a bad item as a problem in its slot."""
+    require_content_type(request, "application/json")
+    body = await request.body()
+    return ORJSONResponse(await offload(len(body), run_batch, body, settings))
+
+
+def run_batch(body: bytes, settings: Settings) -> dict[str, Any]:
+    """Parse the envelope, then evaluate each item on its own."""
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ProblemError(400, f"malformed JSON: {exc}", slug="malformed-json") from None
+    items = envelope.get("items") if isinstance(envelope, dict) else None
+    if not isinstance(items, list) or set(envelope) != {"items"}:
+        raise ProblemError(
+            422,
+            "the body must be an object with one field, items (a list)",
+            slug="invalid-input",
+            errors=[("/items", "expected a list of items")],
+        )
+    if len(items) > settings.max_batch_items:
+        raise ProblemError(
+            422,
+            f"{len(items)} items is more than the limit of {settings.max_batch_items}",
+            slug="too-many-items",
+            errors=[("/items", f"at most {settings.max_batch_items} items")],
+        )
+    context = {"max_elements": settings.max_elements}
+    return {"results": [run_item(i, raw, context) for i, raw in enumerate(items)]}
+
+
+def run_item(i: int, raw: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """One item's result: 200 with one evaluation per loss, or the item's problem."""
+    item_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+    try:
+        try:
+            item = BatchItem.model_validate(raw, context=context)
+        except ValidationError as exc:
+            raise validation_problem(exc.errors(include_url=False), ("items", i)) from None
+        except LossError as exc:
+            raise from_loss_error(exc, ("items", i)) from None
+        results = [evaluate_ref(i, j, ref, item) for j, ref in enumerate(_refs(item))]
+    except ProblemError as problem:
+        return {
+            "id": item_id,
+            "status": problem.status,
+            "results": None,
+            "error": problem.to_dict(),
+        }
+    return {"id": item.id, "status": 200, "results": results, "error": None}
+
+
+def _refs(item: BatchItem) -> list[str | LossRef]:
+    return [item.loss] if isinstance(item.loss, str) else item.loss
+
+
+def evaluate_ref(i: int, j: int, ref: str | LossRef, item: BatchItem) -> dict[str, Any]:
+    """Evaluate the ``j``-th loss of item ``i`` on the item's already-decoded tensors."""
+    name, options = (ref, item.options) if isinstance(ref, str) else (ref.name, ref.options)
+    at_loss: tuple[str | int, ...] = ("items", i, "loss") + (
+        (j,) if isinstance(item.loss, list) else ()
+    )
+    try:
+        return evaluation_dict(
+            evaluate(
+                name,
+                item.array("y_true"),
+                item.array("y_pred"),
+                sample_weight=item.array("sample_weight"),
+                options=options,
+                reduction=item.reduction,
+                dtype=item.dtype,
+            )
+        )
+    except UnknownLossError as exc:
+        at_name = at_loss if isinstance(ref, str) else (*at_loss, "name")
+        raise from_loss_error(exc, at_name) from None
+    except LossError as exc:
+        own_options = isinstance(ref, LossRef) and exc.field.startswith("options")
+        raise from_loss_error(exc, at_loss if own_options else ("items", i)) from None

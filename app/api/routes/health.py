@@ -1,0 +1,30 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from app.api.problems import ProblemError
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    """A probe's answer."""
+
+    status: str
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """Liveness: the process answers HTTP."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"description": "Not ready"}})
+def readyz(request: Request) -> Health:
+    """Readiness: start-up (engine warm-up) is done and the server is not shutting down."""
+    if not getattr(request.app.state, "ready", False):
+        raise ProblemError(503, "not ready", headers={"Retry-After": "1"})
+    return Health(status="ready")

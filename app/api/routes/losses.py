@@ -1,0 +1,91 @@
+"""The ``/v1/losses`` resource: the catalogue and single evaluations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.api.bodies import (
+    ORJSONResponse,
+    evaluation_dict,
+    offload,
+    parse_json,
+    require_content_type,
+)
+from app.api.deps import LossDep, SettingsDep
+from app.api.openapi import json_body, problem_responses
+from app.api.schemas import EvaluateRequest, EvaluateResponse, LossCatalogue, LossInfo, OptionInfo
+from app.losses import LOSSES, LossSpec, evaluate
+
+router = APIRouter(prefix="/v1/losses", tags=["losses"])
+
+
+def loss_info(spec: LossSpec) -> LossInfo:
+    """The catalogue entry of ``spec``."""
+    return LossInfo(
+        name=spec.name,
+        aliases=list(spec.aliases),
+        class_name=spec.class_name,
+        family=spec.family,
+        formula=spec.formula,
+        doc=spec.doc,
+        options=[
+            OptionInfo(
+                name=o.name,
+                type=o.type,
+                default=o.default,
+                doc=o.doc,
+                minimum=o.minimum,
+                maximum=o.maximum,
+                exclusive_minimum=o.exclusive_minimum,
+            )
+            for o in spec.options
+        ],
+        sparse_labels=spec.sparse_labels,
+    )
+
+
+CATALOGUE = LossCatalogue(losses=[loss_info(spec) for spec in LOSSES])
+
+
+@router.get("", response_model=LossCatalogue)
+def list_losses() -> LossCatalogue:
+    """Every loss: canonical name, aliases, options with types and defaults, formula, doc."""
+    return CATALOGUE
+
+
+@router.get("/{name}", response_model=LossInfo, responses=problem_responses(404))
+def get_loss(spec: LossDep) -> LossInfo:
+    """One catalogue entry; any alias resolves to its canonical entry."""
+    return loss_info(spec)
+
+
+@router.post(
+    "/{name}",
+    response_model=EvaluateResponse,
+    openapi_extra=json_body(EvaluateRequest),
+    responses=problem_responses(400, 404, 413, 415, 422),
+)
+async def evaluate_loss(spec: LossDep, request: Request, settings: SettingsDep) -> Response:
+    """Evaluate one loss on one pair of tensors: per-sample losses, mean, sum and count."""
+    require_content_type(request, "application/json")
+    body = await request.body()
+    context = {"max_elements": settings.max_elements}
+
+    def run() -> dict[str, Any]:
+        req = parse_json(EvaluateRequest, body, context)
+        return evaluation_dict(
+            evaluate(
+                spec,
+                req.array("y_true"),
+                req.array("y_pred"),
+                sample_weight=req.array("sample_weight"),
+                options=req.options,
+                reduction=req.reduction,
+                dtype=req.dtype,
+            )
+        )
+
+    return ORJSONResponse(await offload(len(body), run))

@@ -1,0 +1,213 @@
+"""``POST /v1/losses/{name}/stream``: NDJSON chunks evaluated as they arrive, memory bounded.
+
+Each line is ``{"y_true": ..., "y_pred": ..., "sample_weight"?: ...}``. Only the running totals
+are kept (and the per-sample values when asked), so memory does not grow with the number of
+lines. Chunk sums are added in float64; ``mean = sum / count`` over all chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from app.api.bodies import ORJSONResponse, offload, parse_json, require_content_type
+from app.api.deps import LossDep, SettingsDep
+from app.api.openapi import json_body, problem_responses
+from app.api.problems import ProblemError, from_loss_error
+from app.api.schemas import DTypeName, ReductionName, StreamLine, StreamResponse
+from app.losses import LossError, LossSpec, evaluate
+from app.losses.numerics import FloatArray
+
+router = APIRouter(prefix="/v1/losses", tags=["losses"])
+NDJSON = "application/x-ndjson"
+
+
+@dataclass
+class Totals:
+    """Running totals of a stream."""
+
+    sum: float = 0.0
+    count: float = 0.0
+    non_finite: int = 0
+    chunks: int = 0
+    elements: int = 0
+    parts: list[FloatArray] = field(default_factory=list)
+
+
+async def lines(request: Request, max_line: int) -> AsyncIterator[tuple[int, bytes]]:
+    """Yield ``(line_number, line)`` from the body as it arrives; 413 for an over-long line."""
+    pending = b""
+    number = 0
+    async for chunk in request.stream():
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            number += 1
+            if line.strip():
+                yield number, line
+        if len(pending) > max_line:
+            raise ProblemError(
+                413,
+                f"line {number + 1} is longer than {max_line} bytes",
+                slug="line-too-long",
+                errors=[(f"/line/{number + 1}", "line over the size limit")],
+            )
+    if pending.strip():
+        yield number + 1, pending
+
+
+@router.post(
+    "/{name}/stream",
+    response_model=StreamResponse,
+    openapi_extra=json_body(StreamLine, NDJSON),
+    responses=problem_responses(400, 404, 413, 415, 422),
+)
+async def evaluate_stream(
+    spec: LossDep,
+    request: Request,
+    settings: SettingsDep,
+    reduction: ReductionName = "sum_over_batch_size",
+    dtype: DTypeName = "float32",
+    options: Annotated[
+        str | None,
+        Query(description="Loss options as a JSON object.", examples=['{"from_logits": true}']),
+    ] = None,
+    per_sample: Annotated[bool, Query(description="Also return every per-sample value.")] = False,
+) -> Response:
+    """Evaluate an NDJSON stream of chunks (one JSON object per line) with bounded memory."""
+    require_content_type(request, NDJSON)
+    opts = _parse_options(options)
+    totals = Totals()
+    context = {"max_elements": settings.max_elements}
+    async for number, line in lines(request, settings.max_body_bytes):
+        await offload(
+            len(line),
+            _add_chunk,
+            spec,
+            line,
+            number,
+            context,
+            opts,
+            reduction,
+            dtype,
+            per_sample,
+            settings.max_elements,
+            totals,
+        )
+    if totals.chunks == 0:
+        raise ProblemError(
+            422,
+            "the stream holds no chunks",
+            slug="invalid-input",
+            errors=[("/line/1", "expected at least one JSON line")],
+        )
+    return ORJSONResponse(_result(spec, totals, reduction, dtype, per_sample))
+
+
+def _parse_options(raw: str | None) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ProblemError(
+            422,
+            "options must be a JSON object",
+            slug="invalid-option",
+            errors=[("/query/options", "expected a JSON object")],
+        )
+    return value
+
+
+def _add_chunk(
+    spec: LossSpec,
+    line: bytes,
+    number: int,
+    context: dict[str, Any],
+    options: dict[str, Any],
+    reduction: str,
+    dtype: str,
+    keep: bool,
+    limit: int,
+    totals: Totals,
+) -> None:
+    """Evaluate one line and add it to ``totals``; a problem names the line in its detail."""
+    try:
+        chunk = parse_json(StreamLine, line, {**context, "dtype": dtype}, ("line", number))
+        try:
+            r = evaluate(
+                spec,
+                chunk.array("y_true"),
+                chunk.array("y_pred"),
+                sample_weight=chunk.array("sample_weight"),
+                options=options,
+                reduction=reduction,
+                dtype=dtype,
+            ).result
+        except LossError as exc:
+            at_options = exc.field.startswith("options")
+            raise from_loss_error(exc, ("query",) if at_options else ("line", number)) from None
+        if keep:
+            _keep(totals, r.per_sample, number, limit)
+    except ProblemError as problem:
+        problem.detail = f"line {number}: {problem.detail}"
+        raise
+    totals.sum += r.sum
+    totals.count += r.count
+    totals.non_finite += r.non_finite
+    totals.chunks += 1
+
+
+def _keep(totals: Totals, values: FloatArray, number: int, limit: int) -> None:
+    """Keep one chunk's per-sample values, within the element limit and the running shape."""
+    totals.elements += values.size
+    if totals.elements > limit:
+        raise ProblemError(
+            422,
+            f"per_sample would hold more than {limit} values; ask without per_sample=true",
+            slug="too-many-elements",
+            errors=[("/query/per_sample", "too many values to return")],
+        )
+    values = np.atleast_1d(values)
+    if totals.parts and totals.parts[0].shape[1:] != values.shape[1:]:
+        raise ProblemError(
+            422,
+            f"per-sample shape {list(values.shape)} does not continue the earlier chunks",
+            slug="invalid-input",
+            errors=[(f"/line/{number}", "chunk shapes differ")],
+        )
+    totals.parts.append(values)
+
+
+def _result(
+    spec: LossSpec, totals: Totals, reduction: str, dtype: str, keep: bool
+) -> dict[str, Any]:
+    # Totals are kept in float64 and reported in the computation dtype, like a single request.
+    scalar = np.dtype(dtype).type
+    mean = totals.sum / totals.count if totals.count else 0.0
+    value = {"sum": totals.sum, "none": None}.get(reduction, mean)
+    body: dict[str, Any] = {
+        "loss": spec.name,
+        "mean": scalar(mean),
+        "sum": scalar(totals.sum),
+        "count": int(totals.count) if totals.count.is_integer() else scalar(totals.count),
+        "value": None if value is None else scalar(value),
+        "reduction": reduction,
+        "dtype": dtype,
+        "chunks": totals.chunks,
+        "non_finite": totals.non_finite,
+        "per_sample": None,
+        "shape": None,
+    }
+    if keep:
+        values = np.concatenate(totals.parts)
+        body["per_sample"], body["shape"] = values.reshape(-1), list(values.shape)
+    return body

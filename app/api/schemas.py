@@ -1,0 +1,245 @@
+"""Request and response models of the v1 API.
+
+Tensors arrive as nested JSON lists of numbers. Pydantic parses the body in Rust
+(``model_validate_json``); the model validator then turns each tensor into one NumPy array with a
+single call and checks it (rectangular, numeric, finite, non-empty, within the element limit).
+Shapes are matched by the engine, which knows each loss's rule (sparse labels have one axis fewer).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic.json_schema import WithJsonSchema
+
+from app.api.problems import Problem
+from app.losses import InvalidInputError, to_array
+from app.losses.numerics import FloatArray
+
+ReductionName = Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none"]
+DTypeName = Literal["float32", "float64"]
+
+_TENSOR_SCHEMA = {
+    "type": "array",
+    "items": {},
+    "description": "A tensor of rank >= 1: nested lists of finite numbers, e.g. [[0, 1], [1, 0]].",
+}
+Tensor = Annotated[list[Any], WithJsonSchema(_TENSOR_SCHEMA)]
+Weights = Annotated[
+    list[Any] | float,
+    WithJsonSchema(
+        {
+            "anyOf": [_TENSOR_SCHEMA, {"type": "number"}],
+            "description": "One weight per sample (the per-sample loss shape or a leading part "
+            "of it), or one number for all.",
+        }
+    ),
+]
+Options = Annotated[
+    dict[str, Any],
+    Field(
+        description='Loss options, e.g. {"from_logits": true}; GET /v1/losses/{name} lists '
+        "each loss's options with their types and defaults.",
+        examples=[{}],
+    ),
+]
+
+
+class TensorPair(BaseModel):
+    """``y_true`` and ``y_pred`` (and optional ``sample_weight``), decoded once into arrays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    y_true: Tensor = Field(examples=[[[0, 1, 1], [0, 0, 1]]])
+    y_pred: Tensor = Field(examples=[[[1, 1, 0], [1, 0, 1]]])
+    sample_weight: Weights | None = Field(None, examples=[None])
+
+    _arrays: dict[str, FloatArray | None] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _decode(self, info: ValidationInfo) -> Self:
+        context = info.context or {}
+        limit = context.get("max_elements")
+        dtype = getattr(self, "dtype", None) or context.get("dtype", "float32")
+        for name in ("y_true", "y_pred", "sample_weight"):
+            data = getattr(self, name)
+            if data is None:
+                self._arrays[name] = None
+                continue
+            array = to_array(data, name, dtype, min_rank=0 if name == "sample_weight" else 1)
+            if limit is not None and array.size > limit:
+                raise InvalidInputError(
+                    f"tensor has {array.size} values, more than the limit of {limit}",
+                    field=name,
+                )
+            self._arrays[name] = array
+            setattr(self, name, _DECODED)  # free the Python lists now; the array holds the data
+        return self
+
+    def array(self, name: str) -> FloatArray | None:
+        """The decoded ``y_true``, ``y_pred`` or ``sample_weight``."""
+        return self._arrays.get(name)
+
+
+_DECODED: list[Any] = []
+
+
+DTypeField = Annotated[
+    DTypeName, Field(description="Computation dtype (Keras's floatx): float32 or float64.")
+]
+
+
+class EvaluateRequest(TensorPair):
+    """Evaluate one loss on one pair of tensors."""
+
+    dtype: DTypeField = "float32"
+
+    options: Options = Field(default_factory=dict)
+    reduction: ReductionName = Field(
+        "sum_over_batch_size",
+        description="Keras 3 reduction: what `value` holds. `mean`, `sum` and `count` are "
+        "always returned.",
+    )
+
+
+class EvaluateResponse(BaseModel):
+    """Per-sample losses and the totals needed to merge partial results exactly."""
+
+    loss: str = Field(description="Canonical (Keras 3) loss name.", examples=["mean_squared_error"])
+    per_sample: list[float | None] = Field(
+        description="Weighted per-sample losses, flattened row-major (see `shape`). A non-finite "
+        "value (e.g. poisson with y_pred < 0) is null and counted in `non_finite`.",
+        examples=[[0.6666667, 0.33333334]],
+    )
+    shape: list[int] = Field(description="Shape of the per-sample losses.", examples=[[2]])
+    mean: float | None = Field(description="sum / count: Keras's loss value.", examples=[0.5])
+    sum: float | None = Field(description="Sum of the weighted per-sample losses.", examples=[1.0])
+    count: float = Field(
+        description="Keras's divisor: the number of counted samples, or the sum of the sample "
+        "weights for mean_with_sample_weight. Merge parts with sum(sums) / sum(counts).",
+        examples=[2],
+    )
+    value: float | None = Field(
+        description="What Keras returns for `reduction`: the mean, the sum, or null for none.",
+        examples=[0.5],
+    )
+    reduction: ReductionName = Field(examples=["sum_over_batch_size"])
+    dtype: DTypeName = Field(examples=["float32"])
+    non_finite: int = Field(0, description="How many per-sample values are NaN or infinite.")
+
+
+class OptionInfo(BaseModel):
+    """One option a loss takes."""
+
+    name: str = Field(examples=["from_logits"])
+    type: str = Field(
+        description="boolean, number, integer, integer_or_null, or axes (null, an integer or a "
+        "list of integers).",
+        examples=["boolean"],
+    )
+    default: Any = Field(examples=[False])
+    doc: str = Field(examples=["Treat y_pred as logits instead of probabilities."])
+    minimum: float | None = Field(None, examples=[None])
+    maximum: float | None = Field(None, examples=[None])
+    exclusive_minimum: bool = Field(False, examples=[False])
+
+
+class LossInfo(BaseModel):
+    """A catalogue entry."""
+
+    name: str = Field(examples=["mean_squared_error"])
+    aliases: list[str] = Field(
+        description="Other accepted names besides the class name and the loss_ forms; every "
+        "name is case-insensitive.",
+        examples=[["mse", "MSE"]],
+    )
+    class_name: str = Field(examples=["MeanSquaredError"])
+    family: str = Field(examples=["regression"])
+    formula: str = Field(examples=["mean((y_true - y_pred)^2, axis=-1)"])
+    doc: str = Field(examples=["Average squared difference; in squared units of the target."])
+    options: list[OptionInfo]
+    sparse_labels: bool = Field(
+        description="y_true holds integer class indices (one axis fewer than y_pred).",
+        examples=[False],
+    )
+
+
+class LossCatalogue(BaseModel):
+    """Every loss lossd evaluates."""
+
+    losses: list[LossInfo]
+
+
+def number_or_none(x: float) -> float | None:
+    """JSON has no NaN or infinity: such a value is sent as null (and counted by the caller)."""
+    return x if np.isfinite(x) else None
+
+
+class LossRef(BaseModel):
+    """A loss with its own options, inside a batch item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(examples=["binary_crossentropy"])
+    options: Options = Field(default_factory=dict)
+
+
+class BatchItem(TensorPair):
+    """One batch item: one pair of tensors, evaluated with one loss or several."""
+
+    id: str | None = Field(None, description="Echoed in the result.", examples=["run-42"])
+    loss: str | list[str | LossRef] = Field(
+        description="A loss name, or a list of names / {name, options} objects evaluated on the "
+        "same tensors (decoded once).",
+        examples=[["mse", "mae"]],
+    )
+    options: Options = Field(default_factory=dict)
+    reduction: ReductionName = "sum_over_batch_size"
+    dtype: DTypeField = "float32"
+
+
+class BatchRequest(BaseModel):
+    """Many evaluations in one call; a bad item does not fail the others."""
+
+    items: list[BatchItem] = Field(
+        examples=[[{"id": "a", "loss": ["mse", "mae"], "y_true": [[0, 1]], "y_pred": [[1, 1]]}]]
+    )
+
+
+class BatchResult(BaseModel):
+    """The outcome of one item: its results (one per loss, in order) or a problem."""
+
+    id: str | None = None
+    status: int = Field(description="200, or the status the item alone would have had.")
+    results: list[EvaluateResponse] | None = None
+    error: Problem | None = None
+
+
+class BatchResponse(BaseModel):
+    """One result per item, in request order."""
+
+    results: list[BatchResult]
+
+
+class StreamLine(TensorPair):
+    """One NDJSON line of a stream: a chunk of samples (dtype and options are query parameters)."""
+
+
+class StreamResponse(BaseModel):
+    """The merged result of every chunk of a stream."""
+
+    loss: str = Field(examples=["mean_squared_error"])
+    mean: float | None = Field(description="sum / count over all chunks.", examples=[0.5])
+    sum: float | None = Field(examples=[1.0])
+    count: float = Field(examples=[2])
+    value: float | None = Field(description="What Keras returns for `reduction`.", examples=[0.5])
+    reduction: ReductionName = Field(examples=["sum_over_batch_size"])
+    dtype: DTypeName = Field(examples=["float32"])
+    chunks: int = Field(description="Number of lines evaluated.", examples=[1])
+    non_finite: int = 0
+    per_sample: list[float | None] | None = Field(
+        None, description="Only with ?per_sample=true: all chunks' values, flattened."
+    )
+    shape: list[int] | None = None
