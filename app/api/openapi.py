@@ -12,7 +12,8 @@ from pydantic.json_schema import models_json_schema
 
 from app.api.problems import Problem
 
-_BODY_MODELS: list[type[BaseModel]] = []
+# Schemas FastAPI cannot see: bodies parsed by hand, and the problem+json error body.
+_BODY_MODELS: list[type[BaseModel]] = [Problem]
 REF = "#/components/schemas/{model}"
 
 
@@ -38,7 +39,6 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         s: {
             "description": what.get(s, "Error"),
-            "model": Problem,
             "content": {
                 "application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}
             },

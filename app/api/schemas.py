@@ -159,7 +159,21 @@ class LossInfo(BaseModel):
     family: str = Field(examples=["regression"])
     formula: str = Field(examples=["mean((y_true - y_pred)^2, axis=-1)"])
     doc: str = Field(examples=["Average squared difference; in squared units of the target."])
-    options: list[OptionInfo]
+    options: list[OptionInfo] = Field(
+        examples=[
+            [
+                {
+                    "name": "delta",
+                    "type": "number",
+                    "default": 1.0,
+                    "minimum": 0.0,
+                    "maximum": None,
+                    "exclusive_minimum": True,
+                    "doc": "Where the loss turns from quadratic to linear.",
+                }
+            ]
+        ]
+    )
     sparse_labels: bool = Field(
         description="y_true holds integer class indices (one axis fewer than y_pred).",
         examples=[False],

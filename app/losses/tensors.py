@@ -42,7 +42,9 @@ def to_array(data: Any, field: str, dtype: str = "float32", *, min_rank: int = 1
     if array.size == 0:
         raise InvalidInputError(f"tensor is empty (shape {list(array.shape)})", field=field)
     try:
-        out = array.astype(DTYPES[dtype], copy=False)
+        # A value beyond the dtype's range becomes inf here and is reported just below.
+        with np.errstate(over="ignore"):
+            out = array.astype(DTYPES[dtype], copy=False)
     except KeyError:
         raise InvalidInputError(
             f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}", field="dtype"

@@ -41,7 +41,8 @@ class Totals:
 
 
 async def lines(request: Request, max_line: int) -> AsyncIterator[tuple[int, bytes]]:
-    """Yield ``(line_number, line)`` from the body as it arrives; 413 for an over-long line."""
+    """Yield ``(line_number, line)`` from the body as it arrives; 413 for an over-long line,
+    raised as soon as the line passes the limit (before it has all arrived)."""
     pending = b""
     number = 0
     async for chunk in request.stream():
@@ -49,17 +50,22 @@ async def lines(request: Request, max_line: int) -> AsyncIterator[tuple[int, byt
         *complete, pending = pending.split(b"\n")
         for line in complete:
             number += 1
+            _check_length(line, number, max_line)
             if line.strip():
                 yield number, line
-        if len(pending) > max_line:
-            raise ProblemError(
-                413,
-                f"line {number + 1} is longer than {max_line} bytes",
-                slug="line-too-long",
-                errors=[(f"/line/{number + 1}", "line over the size limit")],
-            )
+        _check_length(pending, number + 1, max_line)
     if pending.strip():
         yield number + 1, pending
+
+
+def _check_length(line: bytes, number: int, max_line: int) -> None:
+    if len(line) > max_line:
+        raise ProblemError(
+            413,
+            f"line {number} is longer than the limit of {max_line} bytes (LOSSD_MAX_BODY_BYTES)",
+            slug="line-too-long",
+            errors=[(f"/line/{number}", "line over the size limit")],
+        )
 
 
 @router.post(
