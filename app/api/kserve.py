@@ -358,7 +358,7 @@ def _kind_name(array: Array) -> str:
         "f": "non-integer numbers",
         "U": "strings",
         "S": "strings",
-    }.get(array.dtype.kind, "values that are not numbers (or are out of range)")
+    }.get(array.dtype.kind, "null, objects or numbers too large to represent")
 
 
 # --- Arrays -> response bytes ---------------------------------------------------------------

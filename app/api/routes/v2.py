@@ -47,6 +47,7 @@ from app.api.kserve import (
     requested_outputs,
     split_body,
 )
+from app.api.problems import ProblemError
 from app.losses import REDUCTIONS, LossError, LossSpec, UnknownLossError, evaluate, resolve
 from app.settings import Settings, get_settings
 
@@ -272,10 +273,21 @@ async def server_live() -> Response:
     return json_response(ServerLive(live=True))
 
 
-@router.get("/health/ready", response_model=ServerReady, summary="Server readiness")
-async def server_ready() -> Response:
-    """200 when every model can serve (the losses need no loading)."""
-    return json_response(ServerReady(ready=True))
+def _is_ready(request: Request) -> bool:
+    # The app sets ``state.ready`` after its start-up warm-up and clears it on shutdown.
+    return bool(getattr(request.app.state, "ready", True))
+
+
+@router.get(
+    "/health/ready",
+    response_model=ServerReady,
+    responses={503: {"model": ServerReady, "description": "Starting or shutting down."}},
+    summary="Server readiness",
+)
+async def server_ready(request: Request) -> Response:
+    """200 when every model can serve; 503 while starting up or shutting down."""
+    ready = _is_ready(request)
+    return json_response(ServerReady(ready=ready), 200 if ready else 503)
 
 
 async def _metadata(name: str, version: str | None) -> Response:
@@ -285,12 +297,13 @@ async def _metadata(name: str, version: str | None) -> Response:
         return error_response(exc.status, exc.message)
 
 
-async def _ready(name: str, version: str | None) -> Response:
+async def _ready(name: str, version: str | None, request: Request) -> Response:
     try:
         spec = find_model(name, version)
     except ProtocolError as exc:
         return error_response(exc.status, exc.message)
-    return json_response(ModelReady(name=spec.name, ready=True))
+    ready = _is_ready(request)  # the losses need no loading: a model is ready when the server is
+    return json_response(ModelReady(name=spec.name, ready=ready), 200 if ready else 503)
 
 
 async def _infer(name: str, version: str | None, request: Request) -> Response:
@@ -311,6 +324,8 @@ async def _infer(name: str, version: str | None, request: Request) -> Response:
         return error_response(exc.status, exc.message)
     except LossError as exc:
         return error_response(400, describe_loss_error(exc))
+    except ProblemError as exc:  # the app's body-limit middleware, raised while we read
+        return error_response(exc.status, exc.detail)
     headers = {} if encoded.header_length is None else {HEADER_LENGTH: str(encoded.header_length)}
     return Response(encoded.body, media_type=encoded.content_type, headers=headers)
 
@@ -352,9 +367,9 @@ async def get_model_version_metadata(name: str, version: str) -> Response:
 @router.get(
     "/models/{name}/ready", response_model=ModelReady, responses=_ERRORS, summary="Model readiness"
 )
-async def model_ready(name: str) -> Response:
-    """200 for every known loss (404 for an unknown one)."""
-    return await _ready(name, None)
+async def model_ready(name: str, request: Request) -> Response:
+    """200 for every known loss when the server is ready (404 for an unknown one)."""
+    return await _ready(name, None, request)
 
 
 @router.get(
@@ -363,9 +378,9 @@ async def model_ready(name: str) -> Response:
     responses=_ERRORS,
     summary="Model readiness (versioned)",
 )
-async def model_version_ready(name: str, version: str) -> Response:
+async def model_version_ready(name: str, version: str, request: Request) -> Response:
     """As ``GET /v2/models/{name}/ready``; the only version is ``1``."""
-    return await _ready(name, version)
+    return await _ready(name, version, request)
 
 
 _INFER_ERRORS: dict[int | str, dict[str, Any]] = {
