@@ -236,7 +236,9 @@ async def test_integer_labels_sparse_int64(client: httpx.AsyncClient) -> None:
     )
 
 
-@pytest.mark.parametrize("datatype", ["INT8", "INT16", "INT32", "UINT8", "UINT16", "UINT64"])
+@pytest.mark.parametrize(
+    "datatype", ["INT8", "INT16", "INT32", "UINT8", "UINT16", "UINT64", "FP16"]
+)
 async def test_integer_datatypes(client: httpx.AsyncClient, datatype: str) -> None:
     # MAE of integers: row 0 |0-1|,|1-1|,|1-0| -> 2/3; row 1 |0-1|,0,0 -> 1/3.
     request = {
@@ -250,6 +252,22 @@ async def test_integer_datatypes(client: httpx.AsyncClient, datatype: str) -> No
     out = outputs_of(r.json())
     assert out["per_sample"]["datatype"] == "FP32"
     np.testing.assert_allclose(out["per_sample"]["data"], [2 / 3, 1 / 3], rtol=1e-6)
+
+
+async def test_bool_labels(client: httpx.AsyncClient) -> None:
+    # The seed's labels as booleans: same MAE as with numbers, 2/3 and 1/3.
+    labels = [[False, True, True], [False, False, True]]
+    request = {
+        "inputs": [
+            tensor("y_true", [2, 3], "BOOL", labels),
+            tensor("y_pred", [2, 3], "FP32", SEED_PRED),
+        ]
+    }
+    r = await client.post("/v2/models/mae/infer", json=request)
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(
+        outputs_of(r.json())["per_sample"]["data"], [2 / 3, 1 / 3], rtol=1e-6
+    )
 
 
 async def test_fp64_inputs_compute_in_float64(client: httpx.AsyncClient) -> None:
