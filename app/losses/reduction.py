@@ -53,6 +53,7 @@ def align_weights(weights: FloatArray, shape: tuple[int, ...]) -> FloatArray:
     ``(batch, time)`` loss, say), which is repeated along the remaining axes. Anything else is an
     error rather than a silent NumPy broadcast.
     """
+    given = list(weights.shape)  # for the message: the shape the client sent, not the squeezed one
     if weights.ndim == len(shape) + 1 and weights.shape[-1] == 1:
         weights = weights[..., 0]
     elif weights.ndim + 1 == len(shape) and shape[-1] == 1:
@@ -62,7 +63,7 @@ def align_weights(weights: FloatArray, shape: tuple[int, ...]) -> FloatArray:
     if weights.ndim < len(shape) and weights.shape == shape[: weights.ndim]:
         return weights.reshape(weights.shape + (1,) * (len(shape) - weights.ndim))
     raise InvalidInputError(
-        f"sample_weight has shape {list(weights.shape)}; expected the per-sample loss shape "
+        f"sample_weight has shape {given}; expected the per-sample loss shape "
         f"{list(shape)}, a leading part of it, or a single number",
         field="sample_weight",
     )
