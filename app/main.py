@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        exempt=lambda path: path.endswith("/stream"),
+        exempt=lambda path: path.endswith("/stream") or path.startswith("/v2/"),
     )
     problems.install(app)
     openapi.install(app)
