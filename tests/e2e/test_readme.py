@@ -1,0 +1,242 @@
+"""The README's examples, run against a live server so they cannot go stale.
+
+Convention: every fenced ```sh block whose first line starts with ``curl`` is an example talking
+to ``http://127.0.0.1:8000``. If the next fenced block (blank lines aside) is a ```json block,
+that is the expected output, compared as parsed JSON: the same keys, the same list lengths,
+numbers within rel 1e-6. Each example runs with ``bash -c`` (pipes and heredocs work) against
+the live server's URL and must exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+README_URL = "http://127.0.0.1:8000"
+FENCE = re.compile(r"^```\s*([\w+-]*)\s*$")
+REL = 1e-6
+
+
+@dataclass
+class Example:
+    line: int  # 1-based line of the opening ```sh fence
+    script: str
+    expected: str | None  # the following ```json block, if any
+
+
+@dataclass
+class _Block:
+    lang: str
+    start: int  # index of the opening fence line
+    end: int  # index of the closing fence line
+    text: str
+
+
+def _blocks(markdown: str) -> list[_Block]:
+    """Fenced code blocks (```lang ... ```) in order."""
+    lines = markdown.splitlines()
+    blocks: list[_Block] = []
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and lines[j].strip() != "```":
+            j += 1
+        if j == len(lines):
+            raise ValueError(f"unclosed code fence at line {i + 1}")
+        blocks.append(_Block(opening.group(1).lower(), i, j, "\n".join(lines[i + 1 : j]) + "\n"))
+        i = j + 1
+    return blocks
+
+
+def examples(markdown: str) -> list[Example]:
+    """The curl examples of ``markdown`` with their expected JSON output (if given)."""
+    lines = markdown.splitlines()
+    blocks = _blocks(markdown)
+    found = []
+    for k, block in enumerate(blocks):
+        if block.lang not in ("sh", "bash", "shell") or not block.text.startswith("curl"):
+            continue
+        expected = None
+        if k + 1 < len(blocks):
+            after = blocks[k + 1]
+            between = lines[block.end + 1 : after.start]
+            if after.lang == "json" and all(not line.strip() for line in between):
+                expected = after.text
+        found.append(Example(block.start + 1, block.text, expected))
+    return found
+
+
+def assert_json_matches(actual: Any, expected: Any, where: str = "$") -> None:
+    """``actual`` equals ``expected``: same keys and lengths, numbers within rel ``REL``."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{where}: expected an object, got {actual!r}"
+        assert set(actual) == set(expected), (
+            f"{where}: keys differ: missing {sorted(set(expected) - set(actual))}, "
+            f"unexpected {sorted(set(actual) - set(expected))}"
+        )
+        for key in expected:
+            assert_json_matches(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list), f"{where}: expected a list, got {actual!r}"
+        assert len(actual) == len(expected), f"{where}: {len(actual)} items, expected {expected}"
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_json_matches(a, e, f"{where}[{i}]")
+    elif isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        assert actual == expected and type(actual) is type(expected), (
+            f"{where}: {actual!r} != {expected!r}"
+        )
+    elif isinstance(expected, int | float):
+        number = isinstance(actual, int | float) and not isinstance(actual, bool)
+        assert number, f"{where}: expected a number, got {actual!r}"
+        assert math.isclose(actual, expected, rel_tol=REL, abs_tol=0.0) or actual == expected, (
+            f"{where}: {actual!r} != {expected!r} (rel {REL})"
+        )
+    else:  # pragma: no cover - json.loads makes nothing else
+        raise TypeError(f"{where}: unexpected JSON value {expected!r}")
+
+
+def run_example(example: Example, base_url: str) -> str:
+    """Run the example with ``bash -c`` against ``base_url``; its stdout."""
+    script = "set -eo pipefail\n" + example.script.replace(README_URL, base_url)
+    proc = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, (
+        f"README line {example.line} exited {proc.returncode}:\n{script}\n"
+        f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
+    return proc.stdout
+
+
+# --- the real README -------------------------------------------------------------------------
+
+README_EXAMPLES = examples(README.read_text()) if README.exists() else []
+
+
+def test_readme_has_examples() -> None:
+    assert README.exists(), f"{README} is missing"
+    assert README_EXAMPLES, "README.md has no ```sh curl examples: nothing keeps it honest"
+    assert all(README_URL in e.script for e in README_EXAMPLES), [
+        e.line for e in README_EXAMPLES if README_URL not in e.script
+    ]
+
+
+@pytest.mark.parametrize("example", README_EXAMPLES, ids=[f"line{e.line}" for e in README_EXAMPLES])
+def test_readme_example(example: Example, live_server: str) -> None:
+    out = run_example(example, live_server)
+    if example.expected is None:
+        return
+    try:
+        actual = json.loads(out)
+    except ValueError:
+        pytest.fail(f"README line {example.line} did not print JSON:\n{out}")
+    assert_json_matches(actual, json.loads(example.expected), f"README line {example.line}")
+
+
+# --- the parser and the comparison themselves ------------------------------------------------
+
+FIXTURE = """\
+# demo
+
+```sh
+curl -s http://127.0.0.1:8000/v1/losses/mse -d '{}'
+```
+```json
+{"a": 1}
+```
+
+```sh
+make run
+```
+
+```sh
+curl -s http://127.0.0.1:8000/healthz
+```
+
+Some text in between.
+
+```json
+{"not": "expected output"}
+```
+
+```bash
+curl -s http://127.0.0.1:8000/v1/batch \\
+  | python3 -c 'print(1)'
+```
+
+```json
+[1]
+```
+
+```text
+curl http://127.0.0.1:8000/ignored
+```
+"""
+
+
+def test_parser_finds_curl_examples_and_their_outputs() -> None:
+    found = examples(FIXTURE)
+    assert [e.line for e in found] == [3, 14, 24]
+    assert found[0].script == "curl -s http://127.0.0.1:8000/v1/losses/mse -d '{}'\n"
+    assert found[0].expected == '{"a": 1}\n'
+    assert found[1].expected is None  # prose stands between it and the json block
+    assert found[2].script.endswith("| python3 -c 'print(1)'\n")
+    assert found[2].expected == "[1]\n"  # a blank line between is fine
+
+
+def test_parser_with_no_examples() -> None:
+    assert examples("# nothing\n\n```text\ncurl http://x\n```\n") == []
+    with pytest.raises(ValueError, match="unclosed"):
+        examples("```sh\ncurl http://127.0.0.1:8000/\n")
+
+
+def test_examples_run_against_the_given_url() -> None:
+    example = Example(1, "echo http://127.0.0.1:8000/v1/losses | tr a-z A-Z\n", None)
+    assert run_example(example, "http://127.0.0.1:1234") == "HTTP://127.0.0.1:1234/V1/LOSSES\n"
+    with pytest.raises(AssertionError, match="exited 1"):
+        run_example(Example(2, "false | cat\n", None), "http://x")  # pipefail
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        ({"a": 0.6666667, "b": [1, None, "x", True]}, {"a": 0.66666671, "b": [1, None, "x", True]}),
+        ({"a": 1.0}, {"a": 1}),
+        ({"a": 0.0}, {"a": 0}),
+    ],
+)
+def test_comparison_accepts(actual: Any, expected: Any) -> None:
+    assert_json_matches(actual, expected)
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        ({"a": 1, "extra": 2}, {"a": 1}),
+        ({}, {"a": 1}),
+        ({"a": 0.5}, {"a": 0.5001}),
+        ([1, 2], [1, 2, 3]),
+        ({"a": True}, {"a": 1}),
+        ({"a": 1}, {"a": True}),
+        ({"a": None}, {"a": 0}),
+        ({"a": "1"}, {"a": 1}),
+        ([[1]], [1]),
+    ],
+)
+def test_comparison_rejects(actual: Any, expected: Any) -> None:
+    with pytest.raises(AssertionError):
+        assert_json_matches(actual, expected)
