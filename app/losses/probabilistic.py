@@ -24,7 +24,12 @@ from app.losses.numerics import (
 
 
 def _smooth_categorical(y_true: FloatArray, label_smoothing: float, axis: int) -> FloatArray:
-    """``y (1 - s) + s / num_classes``: move ``s`` of the mass evenly over the classes."""
+    """``y (1 - s) + s / num_classes``: move ``s`` of the mass evenly over the classes.
+
+    ``num_classes`` is the size of the class ``axis``. Keras 3.15 divides by the last axis's size
+    even when ``axis`` names another, so its smoothed targets no longer sum to 1; lossd keeps
+    the documented formula (tests/conformance: test_label_smoothing_with_class_axis_not_last).
+    """
     if not label_smoothing:
         return y_true
     s, classes = const(label_smoothing, y_true), const(y_true.shape[axis], y_true)

@@ -1,0 +1,106 @@
+"""Micro-benchmark: each loss on 1M float32 elements (1000 x 1000), lossd's engine vs Keras 3.
+
+Both run in this process on the same arrays; the time is the median of several repeats
+(``time.perf_counter``). Goal: no slower than Keras, i.e. ratio keras_time / our_time >= 1.0.
+"ours" is the whole ``app.losses.evaluate`` call (validation, finiteness check, loss,
+sum_over_batch_size reduction) against the whole Keras ``Loss.__call__``; "core" is the loss
+function and reduction alone, for reference.
+
+    KERAS_BACKEND=numpy .venv/bin/python -m bench.engine_vs_keras [--repeats N] [--size N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "numpy")
+
+import keras
+
+from app.losses import LOSSES, LossSpec, evaluate
+from app.losses.reduction import reduce
+
+
+def make_inputs(spec: LossSpec, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    shape = (n, n)
+    if spec.sparse_labels:
+        y_true = rng.integers(0, n, size=(n,)).astype(np.float32)
+    elif spec.family == "probabilistic" or spec.family == "overlap":
+        y_true = rng.integers(0, 2, size=shape).astype(np.float32)
+    elif spec.name in ("hinge", "squared_hinge"):
+        y_true = rng.choice(np.float32([-1.0, 1.0]), size=shape)
+    else:
+        y_true = rng.normal(size=shape).astype(np.float32)
+    if spec.family in ("probabilistic", "overlap"):
+        y_pred = rng.uniform(0.01, 0.99, size=shape).astype(np.float32)
+    else:
+        y_pred = rng.normal(size=shape).astype(np.float32)
+    return y_true, y_pred
+
+
+def median_time(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm up (allocations, lazy imports)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def ours_core(spec: LossSpec, y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
+    """The engine's work on already-validated arrays: loss function + reduction."""
+    kwargs = {o.name: o.default for o in spec.options}
+    with np.errstate(all="ignore"):
+        values = np.asarray(spec.fn(y_true, y_pred, **kwargs), dtype=y_pred.dtype)
+        mask = spec.mask(y_true, kwargs.get("ignore_class")) if spec.mask else None
+        return reduce(values, None, mask, "sum_over_batch_size").value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--size", type=int, default=1000, help="side of the square input")
+    parser.add_argument("--only", nargs="*", help="loss names to run (default: all)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(0)
+
+    header = f"{'loss':32} {'keras ms':>9} {'ours ms':>9} {'ratio':>6} {'':4}  "
+    header += f"{'core ms':>8} {'ratio':>6}"
+    print(f"{args.size}x{args.size} float32, median of {args.repeats}, "
+          f"Keras {keras.__version__} ({keras.backend.backend()} backend)")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    failures = []
+    for spec in LOSSES:
+        if args.only and spec.name not in args.only:
+            continue
+        y_true, y_pred = make_inputs(spec, args.size, rng)
+        keras_loss = getattr(keras.losses, spec.class_name)()
+        with np.errstate(all="ignore"):
+            k = median_time(lambda: keras_loss(y_true, y_pred), args.repeats)  # noqa: B023
+            ours = median_time(lambda: evaluate(spec, y_true, y_pred), args.repeats)  # noqa: B023
+            core = median_time(lambda: ours_core(spec, y_true, y_pred), args.repeats)  # noqa: B023
+        ratio = k / ours
+        verdict = "PASS" if ratio >= 1.0 else "FAIL"
+        if ratio < 1.0:
+            failures.append(spec.name)
+        print(
+            f"{spec.name:32} {k * 1e3:9.2f} {ours * 1e3:9.2f} {ratio:6.2f} {verdict:4}  "
+            f"{core * 1e3:8.2f} {k / core:6.2f}"
+        )
+    print()
+    print("goal: ratio keras/ours >= 1.0;", "all PASS" if not failures else f"FAIL: {failures}")
+
+
+if __name__ == "__main__":
+    main()
