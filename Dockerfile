@@ -32,9 +32,15 @@ ARG PIP_CERT
 RUN python3 -m venv /opt/venv
 
 WORKDIR /src
+# Dependencies first, in a layer that changes only with pyproject.toml (installed along with a
+# placeholder package that is then removed), so editing app/ does not download them again.
 COPY pyproject.toml README.md ./
-COPY app ./app
+COPY app/__init__.py ./app/__init__.py
 RUN /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip uninstall --yes lossd
+COPY app ./app
+RUN /opt/venv/bin/pip install --no-deps . \
+ && /opt/venv/bin/pip check \
  && /opt/venv/bin/lossd --help > /dev/null \
  && /opt/venv/bin/python -c "import app.main"
 
