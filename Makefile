@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck fmt pytest openapi bench loadtest clean
+.PHONY: run test lint typecheck fmt pytest openapi bench loadtest clean container-test
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ openapi: $(STAMP)  ## export the OpenAPI contract the SDKs are generated from
 
 bench: $(STAMP)
 	KERAS_BACKEND=numpy $(BIN)/python -m bench
+
+container-test:  ## build the Docker image with buildah and check it serves (root; see docs/container.md)
+	bash .ci/container-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
