@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 from pydantic.json_schema import WithJsonSchema
 
 from app.api.problems import Problem
-from app.losses import InvalidInputError, to_array
+from app.losses import Evaluation, InvalidInputError, LossSpec, evaluate, to_array
 from app.losses.numerics import FloatArray
 
 ReductionName = Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none"]
@@ -81,6 +81,20 @@ class TensorPair(BaseModel):
     def array(self, name: str) -> FloatArray | None:
         """The decoded ``y_true``, ``y_pred`` or ``sample_weight``."""
         return self._arrays.get(name)
+
+    def evaluate(
+        self, loss: str | LossSpec, options: dict[str, Any], reduction: str, dtype: str
+    ) -> Evaluation:
+        """Evaluate ``loss`` on these tensors (decoded once, however many losses use them)."""
+        return evaluate(
+            loss,
+            self.array("y_true"),
+            self.array("y_pred"),
+            sample_weight=self.array("sample_weight"),
+            options=options,
+            reduction=reduction,
+            dtype=dtype,
+        )
 
 
 _DECODED: list[Any] = []

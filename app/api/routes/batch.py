@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import pydantic_core
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -14,7 +14,7 @@ from app.api.deps import SettingsDep
 from app.api.openapi import json_body, problem_responses
 from app.api.problems import ProblemError, from_loss_error, validation_problem
 from app.api.schemas import BatchItem, BatchRequest, BatchResponse, LossRef
-from app.losses import LossError, UnknownLossError, evaluate
+from app.losses import LossError, UnknownLossError
 from app.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["batch"])
@@ -36,8 +36,12 @@ async def evaluate_batch(request: Request, settings: SettingsDep) -> Response:
 def run_batch(body: bytes, settings: Settings) -> dict[str, Any]:
     """Parse the envelope, then evaluate each item on its own."""
     try:
-        envelope = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        # pydantic-core's parser, like the single-evaluation endpoint's: it refuses nesting past
+        # ~200 levels, so no deeply nested value reaches the (recursive) tensor and option
+        # checks, which would hit Python's recursion limit and answer 500. NaN is refused as
+        # orjson did.
+        envelope = pydantic_core.from_json(body, allow_inf_nan=False)
+    except ValueError as exc:
         raise ProblemError(400, f"malformed JSON: {exc}", slug="malformed-json") from None
     items = envelope.get("items") if isinstance(envelope, dict) else None
     if not isinstance(items, list) or set(envelope) != {"items"}:
@@ -90,17 +94,7 @@ def evaluate_ref(i: int, j: int, ref: str | LossRef, item: BatchItem) -> dict[st
         (j,) if isinstance(item.loss, list) else ()
     )
     try:
-        return evaluation_dict(
-            evaluate(
-                name,
-                item.array("y_true"),
-                item.array("y_pred"),
-                sample_weight=item.array("sample_weight"),
-                options=options,
-                reduction=item.reduction,
-                dtype=item.dtype,
-            )
-        )
+        return evaluation_dict(item.evaluate(name, options, item.reduction, item.dtype))
     except UnknownLossError as exc:
         at_name = at_loss if isinstance(ref, str) else (*at_loss, "name")
         raise from_loss_error(exc, at_name) from None

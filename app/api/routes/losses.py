@@ -17,7 +17,7 @@ from app.api.bodies import (
 from app.api.deps import LossDep, SettingsDep
 from app.api.openapi import json_body, problem_responses
 from app.api.schemas import EvaluateRequest, EvaluateResponse, LossCatalogue, LossInfo, OptionInfo
-from app.losses import LOSSES, LossSpec, evaluate
+from app.losses import LOSSES, LossSpec
 
 router = APIRouter(prefix="/v1/losses", tags=["losses"])
 
@@ -76,16 +76,6 @@ async def evaluate_loss(spec: LossDep, request: Request, settings: SettingsDep) 
 
     def run() -> dict[str, Any]:
         req = parse_json(EvaluateRequest, body, context)
-        return evaluation_dict(
-            evaluate(
-                spec,
-                req.array("y_true"),
-                req.array("y_pred"),
-                sample_weight=req.array("sample_weight"),
-                options=req.options,
-                reduction=req.reduction,
-                dtype=req.dtype,
-            )
-        )
+        return evaluation_dict(req.evaluate(spec, req.options, req.reduction, req.dtype))
 
     return ORJSONResponse(await offload(len(body), run))

@@ -7,12 +7,12 @@ lines. Chunk sums are added in float64; ``mean = sum / count`` over all chunks.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import numpy as np
+import pydantic_core
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -21,7 +21,7 @@ from app.api.deps import LossDep, SettingsDep
 from app.api.openapi import json_body, problem_responses
 from app.api.problems import ProblemError, from_loss_error
 from app.api.schemas import DTypeName, ReductionName, StreamLine, StreamResponse
-from app.losses import LossError, LossSpec, evaluate
+from app.losses import LossError, LossSpec
 from app.losses.numerics import FloatArray
 
 router = APIRouter(prefix="/v1/losses", tags=["losses"])
@@ -120,7 +120,9 @@ def _parse_options(raw: str | None) -> dict[str, Any]:
     if raw is None:
         return {}
     try:
-        value = json.loads(raw)
+        # pydantic-core refuses nesting past ~200 levels with a ValueError; json.loads would
+        # raise RecursionError (a 500) on a deeply nested query string.
+        value = pydantic_core.from_json(raw)
     except ValueError:
         value = None
     if not isinstance(value, dict):
@@ -149,15 +151,7 @@ def _add_chunk(
     try:
         chunk = parse_json(StreamLine, line, {**context, "dtype": dtype}, ("line", number))
         try:
-            r = evaluate(
-                spec,
-                chunk.array("y_true"),
-                chunk.array("y_pred"),
-                sample_weight=chunk.array("sample_weight"),
-                options=options,
-                reduction=reduction,
-                dtype=dtype,
-            ).result
+            r = chunk.evaluate(spec, options, reduction, dtype).result
         except LossError as exc:
             at_options = exc.field.startswith("options")
             raise from_loss_error(exc, ("query",) if at_options else ("line", number)) from None
