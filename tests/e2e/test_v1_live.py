@@ -436,6 +436,48 @@ def test_bad_raw_bodies(client: httpx.Client, case: str, raw: bytes, status: int
     assert_problem(client.post("/v1/losses/mse", content=raw, headers=JSON_HEADERS), status)
 
 
+def _deep(levels: int) -> str:
+    return "[" * levels + "1" + "]" * levels
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        '{"loss": "mse", "y_true": %s, "y_pred": [[1]]}',
+        '{"loss": "mse", "y_true": [[1]], "y_pred": [[1]], "sample_weight": %s}',
+        '{"loss": "huber", "options": {"delta": %s}, "y_true": [[1]], "y_pred": [[1]]}',
+        '{"loss": "bce", "options": {"from_logits": %s}, "y_true": [[1]], "y_pred": [[1]]}',
+        '{"loss": [{"name": "dice", "options": {"axis": %s}}], "y_true": [[1]], "y_pred": [[1]]}',
+    ],
+    ids=["y_true", "sample_weight", "number option", "bool option", "loss ref option"],
+)
+def test_batch_deeply_nested_values(client: httpx.Client, item: str) -> None:
+    # 1000 levels: deeper than the single endpoint's parser allows (so 400 there, as here), and
+    # deep enough to exhaust Python's recursion in the tensor and option checks: once a 500.
+    body = ('{"items": [' + item % _deep(1000) + "]}").encode()
+    assert_problem(client.post("/v1/batch", content=body, headers=JSON_HEADERS), 400)
+    # nested, but within the parser's limit: the item fails alone
+    body = ('{"items": [' + item % _deep(100) + "]}").encode()
+    r = client.post("/v1/batch", content=body, headers=JSON_HEADERS)
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert result["status"] == 422
+    assert_problem_body(result["error"], 422)
+
+
+def test_stream_deeply_nested_options(client: httpx.Client) -> None:
+    # json.loads raised RecursionError here: a 500
+    line = ndjson({"y_true": [[1]], "y_pred": [[1]]})
+    for options in (_deep(3000), '{"a":' * 2000 + "1" + "}" * 2000):
+        r = client.post(
+            "/v1/losses/huber/stream",
+            content=line,
+            headers=NDJSON_HEADERS,
+            params={"options": options},
+        )
+        assert_problem(r, 422, "/query/options")
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
 def test_wrong_content_type(client: httpx.Client, content_type: str) -> None:
     r = client.post(
