@@ -8,6 +8,7 @@ being a JSON pointer into the request body (or ``/query/<name>``, ``/path/<name>
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -147,11 +148,20 @@ def install(app: FastAPI) -> None:
         return ProblemError(500, "internal error; it has been logged").response()
 
 
+# Pydantic names the union member it tried inside ``loc`` ("str", "list[union[str,LossRef]]",
+# "function-after[...]"); those are not places in the request body.
+_UNION_LABELS = re.compile(r"^(str|int|float|bool|none|list|dict)$|[\[\]]")
+
+
+def _is_union_label(part: str | int) -> bool:
+    return isinstance(part, str) and bool(_UNION_LABELS.search(part))
+
+
 def validation_problem(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> ProblemError:
     """A 422 from Pydantic's error list, each error located by a JSON pointer."""
     items = []
     for err in errors:
-        loc = [p for p in err.get("loc", ()) if p != "body"]
+        loc = [p for p in err.get("loc", ()) if p != "body" and not _is_union_label(p)]
         if loc and loc[0] in ("query", "path", "header"):
             where = pointer(*loc)
         else:

@@ -383,3 +383,22 @@ def test_element_limit(make_client: Callable[..., TestClient]) -> None:
     c = make_client(max_elements=10)
     body = {"y_true": [[0.0] * 11], "y_pred": [[1.0] * 11]}
     assert_problem(c.post("/v1/losses/mse", json=body), 422, "/y_true")
+
+
+def test_batch_pointer_has_no_pydantic_type_labels(client: TestClient) -> None:
+    item = {"loss": {"name": "mse"}, "y_true": [[0.0]], "y_pred": [[1.0]]}
+    result = client.post("/v1/batch", json={"items": [item]}).json()["results"][0]
+    assert result["status"] == 422
+    assert {e["pointer"] for e in result["error"]["errors"]} == {"/items/0/loss"}
+
+
+def test_stream_query_option_error_names_the_query_not_a_line(client: TestClient) -> None:
+    body = ndjson({"y_true": [[0.0]], "y_pred": [[1.0]]})
+    r = client.post(
+        "/v1/losses/mse/stream",
+        content=body,
+        headers=NDJSON,
+        params={"options": json.dumps({"delta": 1})},
+    )
+    problem = assert_problem(r, 422, "/query/options/delta")
+    assert not problem["detail"].startswith("line")

@@ -158,7 +158,8 @@ def _add_chunk(
         if keep:
             _keep(totals, r.per_sample, number, limit)
     except ProblemError as problem:
-        problem.detail = f"line {number}: {problem.detail}"
+        if not any(where.startswith("/query") for where, _ in problem.errors):
+            problem.detail = f"line {number}: {problem.detail}"
         raise
     totals.sum += r.sum
     totals.count += r.count
