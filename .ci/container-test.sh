@@ -13,14 +13,15 @@
 # Run as root from anywhere: `bash .ci/container-test.sh` (or `make container-test`).
 # Prints one PASS/FAIL line per check and exits non-zero when any check fails.
 # Knobs (environment): LOSSD_CT_REBUILD_BASE=1 rebuilds the base image even when it exists;
-# LOSSD_CT_STARTUP_TIMEOUT (seconds, default 60); LOSSD_CT_KEEP_IMAGE=0 removes the built image.
+# LOSSD_CT_STARTUP_TIMEOUT (seconds, default 60); LOSSD_CT_KEEP_IMAGE=0 removes the built image;
+# LOSSD_CT_BASE_IMAGE and LOSSD_CT_IMAGE rename the two images (e.g. for concurrent runs).
 set -Eeuo pipefail
 
 cd "$(dirname "$0")/.."
 PROJECT_DIR=$(pwd)
 
-BASE_IMAGE=localhost/debian-python:bookworm
-IMAGE=localhost/lossd:ci
+BASE_IMAGE=${LOSSD_CT_BASE_IMAGE:-localhost/debian-python:bookworm}
+IMAGE=${LOSSD_CT_IMAGE:-localhost/lossd:ci}
 SUITE=bookworm
 STARTUP_TIMEOUT=${LOSSD_CT_STARTUP_TIMEOUT:-60}
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
@@ -34,6 +35,17 @@ PASSES=0
 STAGE_NAME=""
 STAGE_START=0
 SUMMARY=()
+
+# HTTP requests retry briefly: a busy shared machine can refuse or drop one connection.
+CURL=(curl -sS --retry 3 --retry-connrefused --retry-delay 1)
+
+server_state() {  # for failure messages
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "server process alive"
+    else
+        echo "server process gone"
+    fi
+}
 
 log() { printf '[container-test %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 pass() { PASSES=$((PASSES + 1)); printf 'PASS: %s\n' "$*"; }
@@ -127,10 +139,10 @@ retry() {  # retry N DELAY CMD...: run CMD up to N times
     return 1
 }
 
-free_port() {  # a TCP port nobody listens on, from the ephemeral-ish range
+free_port() {  # a TCP port nobody listens on, below the kernel's ephemeral range (32768-60999)
     local port i
     for i in $(seq 1 50); do
-        port=$((20000 + RANDOM % 30000))
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0
@@ -296,12 +308,12 @@ fi
 stage checks
 
 # 1. liveness
-status=$(curl -sS -m 10 -o "$WORK/healthz.json" -w '%{http_code}' "$BASE_URL/healthz" || true)
+status=$("${CURL[@]}" -m 10 -o "$WORK/healthz.json" -w '%{http_code}' "$BASE_URL/healthz" || true)
 body=$(tr -d ' \n' <"$WORK/healthz.json" 2>/dev/null || true)
 if [[ $status == 200 && $body == '{"status":"ok"}' ]]; then
     pass "GET /healthz -> 200 $body"
 else
-    fail "GET /healthz -> $status $body (expected 200 {\"status\":\"ok\"})"
+    fail "GET /healthz -> $status $body (expected 200 {\"status\":\"ok\"}; $(server_state))"
 fi
 
 # 2. the server process (not just the image config) runs as a non-root user
@@ -345,7 +357,7 @@ extras=$(timeout 60 buildah run --isolation=chroot "$CONTAINER" -- python -c \
 
 # 5. the v1 API on the seed example (SEEDS/002): mean_squared_error per sample
 seed='{"y_true": [[0,1,1],[0,0,1]], "y_pred": [[1,1,0],[1,0,1]]}'
-status=$(curl -sS -m 30 -o "$WORK/mse.json" -w '%{http_code}' -X POST \
+status=$("${CURL[@]}" -m 30 -o "$WORK/mse.json" -w '%{http_code}' -X POST \
     -H 'Content-Type: application/json' --data "$seed" "$BASE_URL/v1/losses/mse" || true)
 body=$(tr -d ' \n' <"$WORK/mse.json" 2>/dev/null || true)
 per_sample=$(sed -nE 's/.*"per_sample":\[([^]]*)\].*/\1/p' <<<"$body")
@@ -358,7 +370,7 @@ if [[ $status == 200 && $loss == mean_squared_error ]] &&
     }'; then
     pass "POST /v1/losses/mse (seed example) -> per_sample [$per_sample]"
 else
-    fail "POST /v1/losses/mse (seed example) -> $status ${body:0:300} (expected 200, loss mean_squared_error, per_sample [0.6666667,0.33333334])"
+    fail "POST /v1/losses/mse (seed example) -> $status ${body:0:300} (expected 200, loss mean_squared_error, per_sample [0.6666667,0.33333334]; $(server_state))"
 fi
 
 stage ""
