@@ -31,16 +31,24 @@ ARG PIP_CERT
 
 RUN python3 -m venv /opt/venv
 
+# Dependencies first, in a layer that changes only with pyproject.toml: they are installed along
+# with a placeholder package (built in a scratch directory, then uninstalled), so editing app/ or
+# README.md does not download them again.
+COPY pyproject.toml /tmp/deps/
+RUN cd /tmp/deps \
+ && mkdir app && touch README.md app/__init__.py \
+ && /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip uninstall --yes lossd \
+ && cd / && rm -rf /tmp/deps
+
 WORKDIR /src
-# Dependencies first, in a layer that changes only with pyproject.toml (installed along with a
-# placeholder package that is then removed), so editing app/ does not download them again.
 COPY pyproject.toml README.md ./
-COPY app/__init__.py ./app/__init__.py
-RUN /opt/venv/bin/pip install . \
- && /opt/venv/bin/pip uninstall --yes lossd
 COPY app ./app
+# Then lossd itself, and a smoke test of the installed package (run from / so that it imports the
+# installed copy, not /src/app).
 RUN /opt/venv/bin/pip install --no-deps . \
  && /opt/venv/bin/pip check \
+ && cd / \
  && /opt/venv/bin/lossd --help > /dev/null \
  && /opt/venv/bin/python -c "import app.main"
 

@@ -246,6 +246,7 @@ extra_index_url=$(pip_setting PIP_EXTRA_INDEX_URL global.extra-index-url)
 [[ -n $index_url ]] && build_args+=(--build-arg "PIP_INDEX_URL=$index_url")
 [[ -n $extra_index_url ]] && build_args+=(--build-arg "PIP_EXTRA_INDEX_URL=$extra_index_url")
 log "buildah bud --isolation=chroot --layers --format docker ${build_args[*]} ${volumes[*]} -t $IMAGE ."
+old_image_id=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 build() {
     timeout 900 buildah bud --isolation=chroot --layers --format docker \
         "${build_args[@]}" "${volumes[@]}" -t "$IMAGE" "$PROJECT_DIR"
@@ -254,6 +255,11 @@ if retry 2 5 build 2>&1 | tee "$WORK/build.log" | sed 's/^/    | /'; then
     pass "image $IMAGE built from the Dockerfile ($(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
 else
     die "buildah bud (log above)"
+fi
+# The build moved the tag: drop the image it replaced (kept if something still uses it).
+new_image_id=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+if [[ -n $old_image_id && $old_image_id != "$new_image_id" ]]; then
+    buildah rmi "$old_image_id" >/dev/null 2>&1 || true
 fi
 
 # ---------------------------------------------------------------------------------------------
