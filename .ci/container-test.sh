@@ -16,6 +16,8 @@
 # LOSSD_CT_STARTUP_TIMEOUT (seconds, default 60); LOSSD_CT_KEEP_IMAGE=0 removes the built image;
 # LOSSD_CT_BASE_IMAGE and LOSSD_CT_IMAGE rename the two images (e.g. for concurrent runs).
 set -Eeuo pipefail
+# Stage timeouts use `timeout --foreground`: a plain `timeout` puts its command in a process group
+# of its own, which a signal to this script's group (Ctrl-C, CI's timeout) would then miss.
 
 cd "$(dirname "$0")/.."
 PROJECT_DIR=$(pwd)
@@ -34,6 +36,8 @@ FAILURES=0
 PASSES=0
 STAGE_NAME=""
 STAGE_START=0
+BUILD_RUNNING=0
+CONTAINERS_BEFORE_BUILD=""
 SUMMARY=()
 
 # HTTP requests retry briefly: a busy shared machine can refuse or drop one connection.
@@ -102,8 +106,16 @@ stop_server() {
 cleanup() {
     local rc=$?
     set +e
+    trap '' INT TERM  # a second signal must not cut the cleanup short (it is bounded: ~15 s)
     stage ""
     stop_server
+    if ((BUILD_RUNNING)); then
+        # An interrupted `buildah bud` leaves its intermediate containers behind: remove the ones
+        # that appeared since the build started.
+        for id in $(buildah containers --quiet --notruncate 2>/dev/null); do
+            grep -qx "$id" <<<"$CONTAINERS_BEFORE_BUILD" || buildah rm "$id" >/dev/null 2>&1
+        done
+    fi
     if [[ -n $CONTAINER ]]; then
         buildah rm "$CONTAINER" >/dev/null 2>&1 || log "warning: could not remove container $CONTAINER"
     fi
@@ -195,7 +207,7 @@ else
     log "debootstrap --variant=minbase $SUITE from $mirror (about a minute)"
     bootstrap() {
         rm -rf "$WORK/rootfs"
-        timeout 900 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        timeout --foreground 900 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
             "$SUITE" "$WORK/rootfs" "$mirror"
     }
     retry 2 10 bootstrap >"$WORK/debootstrap.log" 2>&1 || {
@@ -245,17 +257,20 @@ index_url=$(pip_setting PIP_INDEX_URL global.index-url)
 extra_index_url=$(pip_setting PIP_EXTRA_INDEX_URL global.extra-index-url)
 [[ -n $index_url ]] && build_args+=(--build-arg "PIP_INDEX_URL=$index_url")
 [[ -n $extra_index_url ]] && build_args+=(--build-arg "PIP_EXTRA_INDEX_URL=$extra_index_url")
-log "buildah bud --isolation=chroot --layers --format docker ${build_args[*]} ${volumes[*]} -t $IMAGE ."
+log "buildah bud --isolation=chroot --layers --force-rm --format docker ${build_args[*]} ${volumes[*]} -t $IMAGE ."
 old_image_id=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 build() {
-    timeout 900 buildah bud --isolation=chroot --layers --format docker \
+    timeout --foreground --kill-after=10 900 buildah bud --isolation=chroot --layers --force-rm --format docker \
         "${build_args[@]}" "${volumes[@]}" -t "$IMAGE" "$PROJECT_DIR"
 }
+CONTAINERS_BEFORE_BUILD=$(buildah containers --quiet --notruncate 2>/dev/null || true)
+BUILD_RUNNING=1
 if retry 2 5 build 2>&1 | tee "$WORK/build.log" | sed 's/^/    | /'; then
     pass "image $IMAGE built from the Dockerfile ($(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
 else
     die "buildah bud (log above)"
 fi
+BUILD_RUNNING=0
 # The build moved the tag: drop the image it replaced (kept if something still uses it).
 new_image_id=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 if [[ -n $old_image_id && $old_image_id != "$new_image_id" ]]; then
@@ -346,7 +361,7 @@ if ((${#HEALTHCHECK[@]} > 1)); then
     else
         hc=("${HEALTHCHECK[@]:1}")
     fi
-    if timeout 30 buildah run --isolation=chroot -e "LOSSD_PORT=$PORT" "$CONTAINER" -- "${hc[@]}" \
+    if timeout --foreground 30 buildah run --isolation=chroot -e "LOSSD_PORT=$PORT" "$CONTAINER" -- "${hc[@]}" \
         >"$WORK/healthcheck.log" 2>&1; then
         pass "HEALTHCHECK command succeeds inside the container"
     else
@@ -355,7 +370,7 @@ if ((${#HEALTHCHECK[@]} > 1)); then
 fi
 
 # 4. the image holds the runtime dependencies only (no dev/conformance extras)
-extras=$(timeout 60 buildah run --isolation=chroot "$CONTAINER" -- python -c \
+extras=$(timeout --foreground 60 buildah run --isolation=chroot "$CONTAINER" -- python -c \
     'import importlib.util as u; print(" ".join(m for m in ("pytest", "hypothesis", "mypy", "ruff", "keras", "jax", "scipy") if u.find_spec(m)))' \
     2>&1) || extras="(check failed: $extras)"
 [[ -z $extras ]] && pass "no dev/conformance packages in the image" ||
