@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from app import __version__
+from app.api.deps import get_settings
 from app.api.kserve import (
     HEADER_LENGTH,
     RESERVED_PARAMETERS,
@@ -47,9 +48,8 @@ from app.api.kserve import (
     requested_outputs,
     split_body,
 )
-from app.api.problems import ProblemError
 from app.losses import REDUCTIONS, LossError, LossSpec, UnknownLossError, evaluate, resolve
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 router = APIRouter(prefix="/v2", tags=["v2 (Open Inference Protocol)"])
 
@@ -239,11 +239,6 @@ def error_response(status: int, message: str, headers: Mapping[str, str] | None 
     return json_response({"error": message}, status, headers)
 
 
-def _settings(request: Request) -> Settings:
-    settings = getattr(request.app.state, "settings", None)
-    return settings if isinstance(settings, Settings) else get_settings()
-
-
 async def _read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing (413) to buffer more than ``limit`` bytes."""
     declared = request.headers.get("content-length")
@@ -307,7 +302,7 @@ async def _ready(name: str, version: str | None, request: Request) -> Response:
 
 
 async def _infer(name: str, version: str | None, request: Request) -> Response:
-    settings = _settings(request)
+    settings = get_settings(request)
     try:
         spec = find_model(name, version)
         body = await _read_body(request, settings.max_body_bytes)
@@ -324,8 +319,6 @@ async def _infer(name: str, version: str | None, request: Request) -> Response:
         return error_response(exc.status, exc.message)
     except LossError as exc:
         return error_response(400, describe_loss_error(exc))
-    except ProblemError as exc:  # the app's body-limit middleware, raised while we read
-        return error_response(exc.status, exc.detail)
     headers = {} if encoded.header_length is None else {HEADER_LENGTH: str(encoded.header_length)}
     return Response(encoded.body, media_type=encoded.content_type, headers=headers)
 
