@@ -37,10 +37,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ServerProcess:
-    """One ``uvicorn app.main:app`` child process on a free port of 127.0.0.1."""
+def uvicorn_argv(port: int) -> list[str]:
+    """The default command: plain uvicorn on ``port`` of 127.0.0.1, quiet."""
+    return [
+        sys.executable,  # the test run's interpreter: the project's .venv
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
 
-    def __init__(self, env: Mapping[str, str] | None = None, ready_path: str = READY_PATH):
+
+def lossd_serve_argv(port: int) -> list[str]:
+    """``lossd serve`` (the console script users run), on ``port`` of 127.0.0.1."""
+    return [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+class ServerProcess:
+    """One lossd child process on a free port of 127.0.0.1.
+
+    ``argv`` builds the command from the port (default: :func:`uvicorn_argv`); pass
+    :func:`lossd_serve_argv` or your own to run ``lossd serve``, several workers, and so on.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        ready_path: str = READY_PATH,
+        argv: Callable[[int], list[str]] = uvicorn_argv,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ready_path = ready_path
@@ -48,18 +78,7 @@ class ServerProcess:
         # as long as the process, so stop() closes it rather than a with-block.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(
-            [
-                sys.executable,  # the test run's interpreter: the project's .venv
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
+            argv(self.port),
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stdout=self.log,
@@ -92,6 +111,8 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Terminate (SIGTERM, then SIGKILL after 10 s) and close the log."""
+        if self.log.closed:
+            return
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -103,20 +124,35 @@ class ServerProcess:
 
 
 @pytest.fixture(scope="session")
-def start_server() -> Iterator[Callable[..., str]]:
-    """A factory: ``start_server(env={...}, ready_path=...)`` starts a server, waits until it
-    is ready and returns its base URL. Every server it started is stopped at the session's end."""
+def start_process() -> Iterator[Callable[..., ServerProcess]]:
+    """A factory: ``start_process(env={...}, ready_path=..., argv=...)`` starts a server, waits
+    until it is ready and returns its :class:`ServerProcess` (for tests that signal or kill it).
+    Every server it started is stopped at the session's end."""
     servers: list[ServerProcess] = []
 
-    def start(env: Mapping[str, str] | None = None, ready_path: str = READY_PATH) -> str:
-        server = ServerProcess(env, ready_path)
+    def start(
+        env: Mapping[str, str] | None = None,
+        ready_path: str = READY_PATH,
+        argv: Callable[[int], list[str]] = uvicorn_argv,
+    ) -> ServerProcess:
+        server = ServerProcess(env, ready_path, argv)
         servers.append(server)
         server.wait_ready()
-        return server.url
+        return server
 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def start_server(start_process: Callable[..., ServerProcess]) -> Callable[..., str]:
+    """Like ``start_process`` but returns only the base URL."""
+
+    def start(**kwargs: object) -> str:
+        return start_process(**kwargs).url
+
+    return start
 
 
 @pytest.fixture(scope="session")
