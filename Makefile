@@ -8,12 +8,15 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test lint typecheck fmt pytest openapi bench loadtest clean container-test
 
+# flock: two `make` runs in one tree (an editor's and a terminal's, say) must not pip-install
+# into the same venv at once.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,conformance]'
-	rm -f $(VENV)/.installed-*
-	touch $@
+	flock .venv.lock sh -c '\
+	  test -f $@ && exit 0; \
+	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install --quiet --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet -e ".[dev,conformance]" && \
+	  rm -f $(VENV)/.installed-* && touch $@'
 
 venv: $(STAMP)
 
