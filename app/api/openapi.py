@@ -48,8 +48,10 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def unique_id(route: APIRoute) -> str:
-    """Operation ids for SDK generators: the handler's name (``evaluate_loss``)."""
-    return route.name
+    """Operation ids for SDK generators: the route's name in camelCase (``evaluate_loss`` ->
+    ``evaluateLoss``), the convention generators expect, so every language's casing reads well."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
 
 
 def install(app: FastAPI) -> None:

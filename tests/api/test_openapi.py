@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -24,19 +25,28 @@ def test_operation_ids_are_clean_and_bodies_documented() -> None:
     spec = json.loads(SPEC.read_text())
     ops = {op["operationId"]: op for path in spec["paths"].values() for op in path.values()}
     assert {
-        "list_losses",
-        "get_loss",
-        "evaluate_loss",
-        "evaluate_batch",
-        "evaluate_stream",
+        "listLosses",
+        "getLoss",
+        "evaluateLoss",
+        "evaluateBatch",
+        "evaluateStream",
         "healthz",
         "readyz",
+        "serverMetadata",
+        "serverLive",
+        "serverReady",
+        "modelMetadata",
+        "modelReady",
+        "modelInfer",
+        "modelVersionMetadata",
+        "modelVersionReady",
+        "modelVersionInfer",
     } <= set(ops)
-    body = ops["evaluate_loss"]["requestBody"]["content"]["application/json"]["schema"]
+    body = ops["evaluateLoss"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/EvaluateRequest"}
-    assert "application/x-ndjson" in ops["evaluate_stream"]["requestBody"]["content"]
+    assert "application/x-ndjson" in ops["evaluateStream"]["requestBody"]["content"]
     for status in ("404", "415", "422"):
-        content = ops["evaluate_loss"]["responses"][status]["content"]
+        content = ops["evaluateLoss"]["responses"][status]["content"]
         assert list(content) == ["application/problem+json"]
     schemas = spec["components"]["schemas"]
     assert {"EvaluateRequest", "EvaluateResponse", "Problem", "BatchRequest", "LossInfo"} <= set(
@@ -48,3 +58,18 @@ def test_operation_ids_are_clean_and_bodies_documented() -> None:
                 name,
                 field,
             )
+
+
+def test_names_read_well_in_generated_code() -> None:
+    """camelCase operation ids, each once, and schema names chosen by us, not by FastAPI
+    (``Body_evaluate_loss_v1_...``) or by a generator de-duplicating (``Problem1``,
+    ``getLoss_1``)."""
+    spec = json.loads(SPEC.read_text())
+    ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids)), ids
+    for op_id in ids:
+        assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)*", op_id), op_id
+    for name, schema in spec["components"]["schemas"].items():
+        assert re.fullmatch(r"(?:[A-Z][a-z0-9]*)+", name), name
+        assert not re.search(r"\d$", name), name
+        assert schema.get("title", name) == name, (name, schema.get("title"))

@@ -339,7 +339,11 @@ def _decode_and_run(
 
 
 @router.get(
-    "/models/{name}", response_model=ModelMetadata, responses=_ERRORS, summary="Model metadata"
+    "/models/{name}",
+    response_model=ModelMetadata,
+    responses=_ERRORS,
+    summary="Model metadata",
+    name="model_metadata",
 )
 async def get_model_metadata(name: str) -> Response:
     """A loss as a model: canonical name, versions, inputs and outputs, parameter defaults."""
@@ -351,6 +355,7 @@ async def get_model_metadata(name: str) -> Response:
     response_model=ModelMetadata,
     responses=_ERRORS,
     summary="Model metadata (versioned)",
+    name="model_version_metadata",
 )
 async def get_model_version_metadata(name: str, version: str) -> Response:
     """As ``GET /v2/models/{name}``; the only version is ``1``."""
@@ -387,6 +392,7 @@ _INFER_ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=InferenceResponse,
     responses=_INFER_ERRORS,
     summary="Evaluate a loss (inference)",
+    name="model_infer",
 )
 async def infer(name: str, request: Request) -> Response:
     """Evaluate the loss on ``y_true``/``y_pred`` given as JSON data or binary tensors.
@@ -402,6 +408,7 @@ async def infer(name: str, request: Request) -> Response:
     response_model=InferenceResponse,
     responses=_INFER_ERRORS,
     summary="Evaluate a loss (inference, versioned)",
+    name="model_version_infer",
 )
 async def infer_version(name: str, version: str, request: Request) -> Response:
     """As ``POST /v2/models/{name}/infer``; the only version is ``1``."""
