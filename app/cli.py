@@ -1,31 +1,454 @@
-"""The ``lossd`` command line."""
+"""The ``lossd`` command line: ``serve`` (the HTTP server), ``losses`` (the catalogue) and
+``eval`` (evaluate a loss on local files through the same engine as the server).
+
+Exit status: 0 on success, 1 when the work itself fails (a bad file, tensors the loss cannot take,
+an unknown loss), 2 for a usage error (argparse's convention).
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import os
+import sys
+import typing
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from app.settings import get_settings
+import numpy as np
+from pydantic import ValidationError
+
+from app.losses import LOSSES, REDUCTIONS, Evaluation, LossError, LossSpec, evaluate
+from app.settings import Settings, get_settings
+
+ENV_PREFIX = "LOSSD_"
+
+# Settings a user commonly sets get a `serve` flag; every other setting is read from its LOSSD_*
+# variable only (and listed in `lossd serve --help`).
+SERVE_FLAGS: tuple[str, ...] = (
+    "host",
+    "port",
+    "workers",
+    "log_level",
+    "max_body_bytes",
+    "max_elements",
+    "max_batch_items",
+)
+
+SERVE_EXAMPLES = """\
+examples:
+  lossd serve                                  # 127.0.0.1:8000, settings from LOSSD_* variables
+  lossd serve --host 0.0.0.0 --port 9000 --workers 4
+  LOSSD_MAX_ELEMENTS=1000000 lossd serve --log-level warning
+"""
+
+LOSSES_EXAMPLES = """\
+examples:
+  lossd losses
+  lossd losses --json | python3 -m json.tool
+"""
+
+EVAL_EXAMPLES = """\
+Files: .npy (NumPy), .csv (one sample per row, comma-separated numbers) or .json (nested lists,
+or one number for --sample-weight). The result has the same fields as POST /v1/losses/{name}.
+
+examples:
+  lossd eval mse --y-true y_true.csv --y-pred y_pred.csv
+  lossd eval huber --y-true t.npy --y-pred p.npy --option delta=0.5 --json
+  lossd eval bce --y-true t.json --y-pred logits.json --option from_logits=true \\
+      --sample-weight w.csv --reduction sum --dtype float64
+"""
+
+
+class CliError(Exception):
+    """A failure reported as one line on stderr with exit status 1."""
+
+
+# --------------------------------------------------------------------------------------------
+# lossd serve
+
+
+def env_name(field: str) -> str:
+    """A settings field's variable: ``max_body_bytes`` -> ``LOSSD_MAX_BODY_BYTES``."""
+    return ENV_PREFIX + field.upper()
+
+
+def _field_help(name: str) -> str:
+    field = Settings.model_fields[name]
+    description = (field.description or "").rstrip(".")
+    return f"{description} [env {env_name(name)}, default {field.default!r}]".lstrip()
+
+
+def _add_setting_flag(parser: argparse.ArgumentParser, name: str) -> None:
+    """A ``--flag`` for settings field ``name``, typed and with choices from its annotation."""
+    annotation = Settings.model_fields[name].annotation
+    kwargs: dict[str, Any] = {"default": None, "help": _field_help(name)}
+    if typing.get_origin(annotation) is typing.Literal:
+        kwargs["choices"] = list(typing.get_args(annotation))
+    elif annotation in (int, float):
+        kwargs["type"] = annotation
+        kwargs["metavar"] = "N"
+    parser.add_argument("--" + name.replace("_", "-"), **kwargs)
+
+
+def _env_only_settings() -> str:
+    """The epilog lines listing every setting that has no flag (empty when there is none)."""
+    lines = [
+        f"  {env_name(name)} (default {field.default!r})"
+        + (f": {field.description}" if field.description else "")
+        for name, field in Settings.model_fields.items()
+        if name not in SERVE_FLAGS
+    ]
+    if not lines:
+        return ""
+    return "settings without a flag (environment only):\n" + "\n".join(lines) + "\n\n"
+
+
+def serve_settings(args: argparse.Namespace) -> Settings:
+    """The settings for ``serve``: flags over ``LOSSD_*`` variables over defaults.
+
+    Given flags are written back to ``os.environ`` because uvicorn imports ``app.main:app`` (in
+    every worker process) and the app reads its settings from the environment.
+    """
+    overrides = {n: getattr(args, n) for n in SERVE_FLAGS if getattr(args, n) is not None}
+    try:
+        Settings(**overrides)  # validate before touching the environment
+    except ValidationError as exc:
+        raise SettingsError(exc) from None
+    for name, value in overrides.items():
+        os.environ[env_name(name)] = str(value)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+class SettingsError(Exception):
+    """Invalid settings (from a flag or a LOSSD_* variable): a usage error, exit status 2."""
+
+    def __init__(self, exc: ValidationError) -> None:
+        problems = "; ".join(
+            f"{env_name(str(e['loc'][0]))} / --{str(e['loc'][0]).replace('_', '-')}: {e['msg']}"
+            for e in exc.errors()
+        )
+        super().__init__(f"invalid settings: {problems}")
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of ``uvicorn.run`` for ``settings`` (one place to add more)."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_level": settings.log_level,
+    }
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Start uvicorn on ``app.main:app`` with the resolved settings."""
+    settings = serve_settings(args)
+    import uvicorn  # only here: `losses` and `eval` should not pay for importing the server
+
+    uvicorn.run("app.main:app", **uvicorn_options(settings))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# lossd losses
+
+
+def catalogue_entry(spec: LossSpec) -> dict[str, Any]:
+    """One loss as JSON: the fields of ``GET /v1/losses/{name}`` that the engine knows."""
+    return {
+        "name": spec.name,
+        "class_name": spec.class_name,
+        "aliases": list(spec.aliases),
+        "family": spec.family,
+        "options": [
+            {"name": o.name, "type": o.type, "default": o.default, "doc": o.doc}
+            for o in spec.options
+        ],
+        "formula": spec.formula,
+        "doc": spec.doc,
+    }
+
+
+def _option_text(spec: LossSpec) -> str:
+    return ", ".join(f"{o.name}={json.dumps(o.default)}" for o in spec.options) or "-"
+
+
+def run_losses(args: argparse.Namespace) -> int:
+    """Print the catalogue: a table, or JSON with ``--json``."""
+    if args.json:
+        print(json.dumps({"losses": [catalogue_entry(s) for s in LOSSES]}, indent=2))
+        return 0
+    rows = [("name", "also accepted", "options (default)")]
+    rows += [(s.name, ", ".join((*s.aliases, s.class_name)), _option_text(s)) for s in LOSSES]
+    print(_table(rows))
+    print("\nAny name also resolves with a loss_ prefix (R), in any case.")
+    return 0
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# lossd eval
+
+
+def read_tensor(path: Path) -> Any:
+    """The numbers in ``path`` (.npy, .csv or .json) as an array or nested lists."""
+    suffix = path.suffix.lower()
+    readers = {".npy": _read_npy, ".csv": _read_csv, ".json": _read_json}
+    if suffix not in readers:
+        raise CliError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; use .npy, .csv or .json"
+        )
+    try:
+        return readers[suffix](path)
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _read_npy(path: Path) -> Any:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:  # not a .npy file, or an object array
+        raise CliError(f"{path}: not a numeric .npy file ({exc})") from None
+
+
+def _read_csv(path: Path) -> list[list[float]]:
+    """One sample per row; blank lines are skipped; every row needs the same number of values."""
+    rows: list[list[float]] = []
+    with path.open(newline="") as f:
+        for line_no, row in enumerate(csv.reader(f), start=1):
+            if not any(cell.strip() for cell in row):
+                continue
+            try:
+                values = [float(cell) for cell in row]
+            except ValueError:
+                bad = next(c for c in row if not _is_float(c))
+                raise CliError(f"{path}: line {line_no}: {bad.strip()!r} is not a number") from None
+            if rows and len(values) != len(rows[0]):
+                raise CliError(
+                    f"{path}: line {line_no} has {len(values)} values, "
+                    f"the first row has {len(rows[0])}"
+                )
+            rows.append(values)
+    if not rows:
+        raise CliError(f"{path}: no rows")
+    return rows
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path}: not valid JSON ({exc})") from None
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as JSON (``true``, ``0.5``, ``[1, 2]``, ``null``); a value
+    that is not JSON stays a string, which the engine then rejects with a clear message."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:
+    """The result in the shape of the API's response (non-finite values as null)."""
+    r = evaluation.result
+    scalar = r.per_sample.dtype.type
+    return {
+        "loss": evaluation.loss,
+        "per_sample": [_number(v) for v in r.per_sample.reshape(-1)],
+        "shape": list(r.per_sample.shape),
+        "mean": _number(scalar(r.mean)),
+        "sum": _number(scalar(r.sum)),
+        "count": int(r.count) if float(r.count).is_integer() else _number(scalar(r.count)),
+        "value": None if r.value is None else _number(scalar(r.value)),
+        "reduction": evaluation.reduction,
+        "dtype": evaluation.dtype,
+        "non_finite": r.non_finite,
+    }
+
+
+def _number(x: np.floating[Any]) -> float | None:
+    # float(str(x)): the shortest decimal that round-trips in x's own dtype, so a float32 result
+    # prints as 0.6666667 (as Keras and the API print it), not 0.6666666865348816.
+    return float(str(x)) if np.isfinite(x) else None
+
+
+def human_report(result: dict[str, Any]) -> str:
+    """The result as a small table: one line per sample, then the totals."""
+    shape = tuple(result["shape"])
+    header = [
+        f"loss       {result['loss']}",
+        f"dtype      {result['dtype']}",
+        f"reduction  {result['reduction']}",
+        f"shape      {list(shape)}",
+        "",
+    ]
+    rows = [("sample", "loss")]
+    for flat, value in enumerate(result["per_sample"]):
+        index = np.unravel_index(flat, shape) if shape else ()
+        rows.append((",".join(str(int(i)) for i in index) or "-", _text(value)))
+    totals = [
+        "",
+        f"mean   {_text(result['mean'])}",
+        f"sum    {_text(result['sum'])}",
+        f"count  {_text(result['count'])}",
+        f"value  {_text(result['value'])}",
+    ]
+    if result["non_finite"]:
+        totals.append(f"non-finite per-sample values: {result['non_finite']}")
+    return "\n".join([*header, _table(rows), *totals])
+
+
+def _text(value: float | None) -> str:
+    return "nan/inf" if value is None else str(value)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Evaluate a loss on local files and print the result."""
+    options: dict[str, Any] = {}
+    for key, value in args.option:
+        if key in options:
+            raise CliError(f"option {key!r} given twice")
+        options[key] = value
+    y_true = read_tensor(args.y_true)
+    y_pred = read_tensor(args.y_pred)
+    weights = None if args.sample_weight is None else read_tensor(args.sample_weight)
+    try:
+        evaluation = evaluate(
+            args.name,
+            y_true,
+            y_pred,
+            sample_weight=weights,
+            options=options,
+            reduction=args.reduction,
+            dtype=args.dtype,
+        )
+    except LossError as exc:
+        raise CliError(_loss_error_text(exc)) from None
+    result = evaluation_json(evaluation)
+    print(json.dumps(result) if args.json else human_report(result))
+    return 0
+
+
+def _loss_error_text(exc: LossError) -> str:
+    where = exc.field + "".join(f"[{i}]" for i in exc.index)
+    # Most messages already start with the option or tensor they are about.
+    if not where or where == "loss" or exc.message.startswith(where.split(".")[-1]):
+        return exc.message
+    return f"{where}: {exc.message}"
+
+
+# --------------------------------------------------------------------------------------------
+# the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lossd`` parser with its three subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="lossd",
+        description="lossd evaluates Keras loss functions: as an HTTP service (serve) or "
+        "locally on files (eval). `lossd COMMAND --help` explains each command.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP server",
+        description="Run the HTTP server (uvicorn). Each flag overrides its LOSSD_* variable,\n"
+        "which overrides the default.",
+        epilog=_env_only_settings() + SERVE_EXAMPLES,
+        formatter_class=raw,
+    )
+    for name in SERVE_FLAGS:
+        _add_setting_flag(serve, name)
+    serve.set_defaults(run=run_serve)
+
+    losses = sub.add_parser(
+        "losses",
+        help="list every loss with its aliases and options",
+        description="List every loss: canonical name, the other names it answers to and its "
+        "options with their defaults.",
+        epilog=LOSSES_EXAMPLES,
+        formatter_class=raw,
+    )
+    losses.add_argument("--json", action="store_true", help="print the catalogue as JSON")
+    losses.set_defaults(run=run_losses)
+
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a loss on local files",
+        description="Evaluate loss NAME (any accepted name, any case) on tensors read from files, "
+        "locally, with the server's engine. Prints the per-sample losses, mean, sum and count.",
+        epilog=EVAL_EXAMPLES,
+        formatter_class=raw,
+    )
+    ev.add_argument("name", metavar="NAME", help="the loss, e.g. mse, huber, BinaryCrossentropy")
+    ev.add_argument("--y-true", required=True, type=Path, metavar="FILE", help="the targets")
+    ev.add_argument("--y-pred", required=True, type=Path, metavar="FILE", help="the predictions")
+    ev.add_argument(
+        "--sample-weight", type=Path, metavar="FILE", help="optional per-sample weights"
+    )
+    ev.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        type=parse_option,
+        metavar="KEY=VALUE",
+        help="a loss option, VALUE as JSON (e.g. delta=0.5, from_logits=true); repeatable",
+    )
+    ev.add_argument(
+        "--reduction",
+        choices=REDUCTIONS,
+        default="sum_over_batch_size",
+        help="what `value` holds (default: %(default)s)",
+    )
+    ev.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="computation dtype (default: %(default)s)",
+    )
+    ev.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    ev.set_defaults(run=run_eval)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lossd`` console script."""
-    parser = argparse.ArgumentParser(prog="lossd", description="The loss-evaluation service.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the HTTP server (settings from LOSSD_* variables)")
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "serve":
-        import uvicorn
-
-        settings = get_settings()
-        uvicorn.run(
-            "app.main:app",
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-        )
-    return 0
+    try:
+        status: int = args.run(args)
+    except SettingsError as exc:
+        parser.exit(2, f"lossd {args.command}: error: {exc}\n")  # a usage error
+    except CliError as exc:
+        print(f"lossd {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return status
 
 
 if __name__ == "__main__":
