@@ -1,0 +1,469 @@
+"""The ``lossd`` command line: ``serve``, ``losses`` and ``eval``.
+
+Most tests call ``main(argv)`` in-process; two run real processes (the installed ``lossd`` script
+and ``python -m app.cli serve``). Expected numbers come from the seed example (seed 002, printed by
+Keras; see tests/test_seed_example.py) or from the hand derivations written next to them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from app.cli import SERVE_FLAGS, main
+from app.settings import Settings, get_settings
+from tests.e2e.conftest import ServerProcess, lossd_serve_argv
+from tests.test_seed_example import SEED_VALUES, Y_PRED, Y_TRUE
+
+LOSSD = Path(sys.executable).parent / "lossd"  # the console script pip installed in the venv
+SEED_MSE = [0.6666667, 0.33333334]  # seed 002: mean_squared_error on Y_TRUE, Y_PRED
+
+
+def write(path: Path, data: Any) -> Path:
+    """Write ``data`` to ``path`` in the format its suffix names."""
+    if path.suffix == ".npy":
+        np.save(path, np.asarray(data))
+    elif path.suffix == ".json":
+        path.write_text(json.dumps(data))
+    else:
+        rows = data if isinstance(data[0], list) else [[x] for x in data]
+        path.write_text("\n".join(",".join(str(x) for x in row) for row in rows) + "\n")
+    return path
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    """Run ``lossd eval ... --json`` in-process and return the parsed result."""
+    assert main([*argv, "--json"]) == 0
+    result: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return result
+
+
+def fail(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run a command that must fail with status 1 and return its one-line stderr."""
+    assert main(list(argv)) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run a command that must be a usage error (status 2) and return stderr."""
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.fixture
+def seed_files(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
+    """The seed example's tensors in each supported format."""
+    return {
+        fmt: (write(tmp_path / f"t.{fmt}", Y_TRUE), write(tmp_path / f"p.{fmt}", Y_PRED))
+        for fmt in ("csv", "json", "npy")
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# lossd eval
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "npy"])
+def test_eval_seed_example_in_each_format(
+    fmt: str, seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files[fmt]
+    result = run_json(capsys, "eval", "MSE", "--y-true", str(t), "--y-pred", str(p))
+    assert result["loss"] == "mean_squared_error"
+    assert result["shape"] == [2]
+    np.testing.assert_allclose(result["per_sample"], SEED_MSE, rtol=1e-6)
+    # mean = (2/3 + 1/3) / 2, sum = 1, over 2 samples
+    assert result["mean"] == pytest.approx(0.5)
+    assert result["sum"] == pytest.approx(1.0)
+    assert result["count"] == 2
+    assert result["value"] == pytest.approx(0.5)
+    assert result["dtype"] == "float32"
+    assert result["non_finite"] == 0
+
+
+@pytest.mark.parametrize(("name", "expected"), SEED_VALUES.items())
+def test_eval_every_seed_loss(
+    name: str,
+    expected: list[float],
+    seed_files: dict[str, tuple[Path, Path]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    t, p = seed_files["csv"]
+    result = run_json(capsys, "eval", name, "--y-true", str(t), "--y-pred", str(p))
+    np.testing.assert_allclose(result["per_sample"], expected, rtol=1e-6)
+
+
+def test_eval_prints_a_table_by_default(
+    seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["json"]
+    assert main(["eval", "mse", "--y-true", str(t), "--y-pred", str(p)]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["loss", "mean_squared_error"] in lines
+    assert ["0", "0.6666667"] in lines  # seed 002's printed values, float32 digits
+    assert ["1", "0.33333334"] in lines
+    assert ["mean", "0.5"] in lines
+    assert ["sum", "1.0"] in lines
+    assert ["count", "2"] in lines
+
+
+def test_eval_sample_weight_and_reduction(
+    tmp_path: Path, seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["npy"]
+    w = write(tmp_path / "w.csv", [1.0, 3.0])  # one weight per line
+    base = ["eval", "mse", "--y-true", str(t), "--y-pred", str(p), "--sample-weight", str(w)]
+    # weighted per-sample: [2/3 * 1, 1/3 * 3] = [2/3, 1]; sum 5/3 over 2 samples
+    result = run_json(capsys, *base)
+    np.testing.assert_allclose(result["per_sample"], [2 / 3, 1.0], rtol=1e-6)
+    assert result["sum"] == pytest.approx(5 / 3, rel=1e-6)
+    assert result["count"] == 2
+    assert result["mean"] == pytest.approx(5 / 6, rel=1e-6)
+    # mean_with_sample_weight divides by the sum of the weights, 4
+    result = run_json(capsys, *base, "--reduction", "mean_with_sample_weight")
+    assert result["count"] == 4
+    assert result["value"] == pytest.approx(5 / 12, rel=1e-6)
+    result = run_json(capsys, *base, "--reduction", "none")
+    assert result["value"] is None
+
+
+def test_eval_scalar_json_sample_weight(
+    tmp_path: Path, seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["csv"]
+    w = write(tmp_path / "w.json", 2)
+    result = run_json(
+        capsys, "eval", "mse", "--y-true", str(t), "--y-pred", str(p), "--sample-weight", str(w)
+    )
+    np.testing.assert_allclose(result["per_sample"], [4 / 3, 2 / 3], rtol=1e-6)
+
+
+def test_eval_options_as_json_values(
+    seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["csv"]
+    # Huber, delta 0.5: errors x = p - t are [1, 0, -1] and [1, 0, 0]; |x| = 1 > delta gives
+    # delta * |x| - delta^2 / 2 = 0.375, so the rows average to 0.75 / 3 and 0.375 / 3.
+    result = run_json(
+        capsys, "eval", "huber", "--y-true", str(t), "--y-pred", str(p), "--option", "delta=0.5"
+    )
+    np.testing.assert_allclose(result["per_sample"], [0.25, 0.125], rtol=1e-6)
+    # Keras 3 hinge maps {0, 1} labels to {-1, 1}: both rows give 1.0 (see test_seed_example).
+    result = run_json(
+        capsys,
+        "eval",
+        "hinge",
+        "--y-true",
+        str(t),
+        "--y-pred",
+        str(p),
+        "--option",
+        "convert_binary_labels=true",
+    )
+    np.testing.assert_allclose(result["per_sample"], [1.0, 1.0], rtol=1e-6)
+
+
+def test_eval_float64(
+    seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["json"]
+    result = run_json(
+        capsys, "eval", "mse", "--y-true", str(t), "--y-pred", str(p), "--dtype", "float64"
+    )
+    assert result["dtype"] == "float64"
+    assert result["per_sample"] == [2 / 3, 1 / 3]  # float64 digits, not float32's 0.6666667
+
+
+def test_eval_integer_labels_from_npy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    t = write(tmp_path / "labels.npy", np.array([1, 0], dtype=np.int64))
+    p = write(tmp_path / "probs.npy", [[0.2, 0.8], [0.6, 0.4]])
+    result = run_json(
+        capsys, "eval", "sparse_categorical_crossentropy", "--y-true", str(t), "--y-pred", str(p)
+    )
+    # -log of the probability given to the true class: -log(0.8), -log(0.6)
+    np.testing.assert_allclose(result["per_sample"], [-math.log(0.8), -math.log(0.6)], rtol=1e-6)
+
+
+def test_eval_unknown_loss_suggests_names(
+    seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["csv"]
+    err = fail(capsys, "eval", "msee", "--y-true", str(t), "--y-pred", str(p))
+    assert "unknown loss 'msee'" in err
+    assert "'mse'" in err
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "expected"),
+    [
+        ("ragged.csv", "0,1,1\n0,1\n", "line 2 has 2 values, the first row has 3"),
+        ("words.csv", "0,1,1\n0,x,1\n", "line 2: 'x' is not a number"),
+        ("empty.csv", "\n\n", "no rows"),
+        ("bad.json", "[[0, 1, 1], [0, 0", "not valid JSON"),
+        ("bad.npy", "not numpy", "not a numeric .npy file"),
+        ("data.txt", "0,1,1\n0,0,1\n", "unsupported file type '.txt'"),
+        ("ragged.json", "[[0, 1, 1], [0, 1]]", "y_true"),
+        ("strings.json", '[["a", 1, 1], [0, 0, 1]]', "y_true"),
+    ],
+)
+def test_eval_bad_y_true_file(
+    tmp_path: Path,
+    seed_files: dict[str, tuple[Path, Path]],
+    capsys: pytest.CaptureFixture[str],
+    filename: str,
+    content: str,
+    expected: str,
+) -> None:
+    bad = tmp_path / filename
+    bad.write_text(content)
+    _, p = seed_files["csv"]
+    err = fail(capsys, "eval", "mse", "--y-true", str(bad), "--y-pred", str(p))
+    assert expected in err
+
+
+def test_eval_missing_file(
+    tmp_path: Path, seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, _ = seed_files["csv"]
+    err = fail(capsys, "eval", "mse", "--y-true", str(t), "--y-pred", str(tmp_path / "no.csv"))
+    assert "no.csv" in err
+    assert "No such file" in err
+
+
+def test_eval_shape_mismatch_and_bad_option(
+    tmp_path: Path, seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, _ = seed_files["csv"]
+    p = write(tmp_path / "p2.csv", [[1.0, 1.0], [1.0, 0.0]])
+    err = fail(capsys, "eval", "mse", "--y-true", str(t), "--y-pred", str(p))
+    assert "shape [2, 2]" in err
+    assert "[2, 3]" in err
+    _, p = seed_files["csv"]
+    err = fail(capsys, "eval", "huber", "--y-true", str(t), "--y-pred", str(p), "--option", "d=1")
+    assert "does not take the option 'd'" in err
+    assert "delta" in err
+    err = fail(
+        capsys, "eval", "huber", "--y-true", str(t), "--y-pred", str(p), "--option", "delta=-1"
+    )
+    assert "delta must be > 0" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([], "--y-pred"),  # required
+        (["--y-pred", "p.csv", "--option", "delta"], "expected KEY=VALUE"),
+        (["--y-pred", "p.csv", "--dtype", "float16"], "invalid choice"),
+        (["--y-pred", "p.csv", "--reduction", "avg"], "invalid choice"),
+    ],
+)
+def test_eval_usage_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], extra: list[str], expected: str
+) -> None:
+    assert expected in usage_error(capsys, "eval", "mse", "--y-true", "t.csv", *extra)
+
+
+# ---------------------------------------------------------------------------------------------
+# lossd losses
+
+# DESIGN.md section 3 / the README's table: the 19 canonical names.
+CANONICAL = {
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "squared_hinge",
+    "hinge",
+    "categorical_hinge",
+    "log_cosh",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_crossentropy",
+    "kl_divergence",
+    "poisson",
+    "cosine_similarity",
+    "huber",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
+    "dice",
+    "tversky",
+}
+
+
+def test_losses_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["losses", "--json"]) == 0
+    entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)["losses"]}
+    assert set(entries) == CANONICAL
+    assert entries["log_cosh"]["aliases"] == ["logcosh"]
+    assert entries["log_cosh"]["class_name"] == "LogCosh"
+    assert set(entries["kl_divergence"]["aliases"]) == {
+        "kullback_leibler_divergence",
+        "kld",
+        "KLD",
+    }
+    # Keras's defaults: Huber(delta=1.0); Tversky(alpha=0.5, beta=0.5)
+    assert [(o["name"], o["default"]) for o in entries["huber"]["options"]] == [("delta", 1.0)]
+    tversky = {o["name"]: o["default"] for o in entries["tversky"]["options"]}
+    assert tversky == {"alpha": 0.5, "beta": 0.5, "axis": None}
+
+
+def test_losses_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["losses"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert set(rows) >= CANONICAL
+    assert "mse" in rows["mean_squared_error"]
+    assert "delta=1.0" in rows["huber"]
+    assert "from_logits=false" in rows["binary_crossentropy"]
+
+
+# ---------------------------------------------------------------------------------------------
+# lossd serve
+
+
+@pytest.fixture
+def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """No LOSSD_* variables (restored afterwards), fresh settings, and uvicorn.run recorded."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv("LOSSD_" + name.upper(), raising=False)
+    calls: dict[str, Any] = {}
+
+    def fake_run(app: str, **kwargs: Any) -> None:
+        calls["app"] = app
+        calls.update(kwargs)
+
+    monkeypatch.setattr("uvicorn.run", fake_run)
+    get_settings.cache_clear()
+    yield calls
+    get_settings.cache_clear()
+
+
+def test_serve_defaults(clean_settings: dict[str, Any]) -> None:
+    assert main(["serve"]) == 0
+    # the defaults the README documents
+    assert clean_settings == {
+        "app": "app.main:app",
+        "host": "127.0.0.1",
+        "port": 8000,
+        "workers": 1,
+        "log_level": "info",
+    }
+
+
+def test_serve_flags_override_environment(
+    clean_settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOSSD_PORT", "9001")
+    monkeypatch.setenv("LOSSD_WORKERS", "3")
+    argv = ["serve", "--port", "9002", "--host", "0.0.0.0", "--log-level", "warning"]
+    assert main([*argv, "--max-body-bytes", "4096"]) == 0
+    assert clean_settings["port"] == 9002  # flag beats env
+    assert clean_settings["workers"] == 3  # env beats default
+    assert clean_settings["host"] == "0.0.0.0"
+    assert clean_settings["log_level"] == "warning"
+    # Worker processes import app.main afresh: they must find the flags in their environment.
+    assert os.environ["LOSSD_PORT"] == "9002"
+    assert os.environ["LOSSD_MAX_BODY_BYTES"] == "4096"
+    assert get_settings().max_body_bytes == 4096
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["serve", "--port", "70000"], "LOSSD_PORT / --port"),
+        (["serve", "--workers", "0"], "LOSSD_WORKERS / --workers"),
+        (["serve", "--port", "http"], "invalid int value"),
+        (["serve", "--log-level", "loud"], "invalid choice"),
+    ],
+)
+def test_serve_bad_flags_exit_2(
+    clean_settings: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: str,
+) -> None:
+    assert expected in usage_error(capsys, *argv)
+    assert "app" not in clean_settings  # uvicorn never started
+
+
+def test_serve_bad_environment_exit_2(
+    clean_settings: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOSSD_MAX_ELEMENTS", "many")
+    assert "LOSSD_MAX_ELEMENTS" in usage_error(capsys, "serve")
+
+
+def test_help_explains_each_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, expected in [
+        ([], ["serve", "losses", "eval"]),
+        (["serve"], [f"LOSSD_{n.upper()}" for n in SERVE_FLAGS] + ["examples:", "--workers"]),
+        (["losses"], ["--json", "examples:"]),
+        (["eval"], ["--y-true", "--sample-weight", "KEY=VALUE", ".npy", ".csv", "examples:"]),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, "--help"])
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        for text in expected:
+            assert text in out, (argv, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# real processes
+
+
+def test_installed_script_evaluates_files(seed_files: dict[str, tuple[Path, Path]]) -> None:
+    t, p = seed_files["csv"]
+    done = subprocess.run(
+        [str(LOSSD), "eval", "mse", "--y-true", str(t), "--y-pred", str(p), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(json.loads(done.stdout)["per_sample"], SEED_MSE, rtol=1e-6)
+    done = subprocess.run(
+        [str(LOSSD), "eval", "nope", "--y-true", str(t), "--y-pred", str(p)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("lossd eval: error: unknown loss 'nope'")
+
+
+@pytest.mark.e2e
+def test_serve_process_applies_its_flags() -> None:
+    # tests/e2e/conftest.py's command, plus a small body limit to see that a flag reaches the app.
+    server = ServerProcess(argv=lambda port: [*lossd_serve_argv(port), "--max-body-bytes", "2048"])
+    try:
+        server.wait_ready()
+        seed = {"y_true": Y_TRUE, "y_pred": Y_PRED}
+        response = httpx.post(server.url + "/v1/losses/mse", json=seed, timeout=10)
+        assert response.status_code == 200
+        np.testing.assert_allclose(response.json()["per_sample"], SEED_MSE, rtol=1e-6)
+        big = {"y_true": [[0.0] * 200] * 2, "y_pred": [[1.0] * 200] * 2}  # about 2.4 KB
+        response = httpx.post(server.url + "/v1/losses/mse", json=big, timeout=10)
+        assert response.status_code == 413
+    finally:
+        server.stop()
