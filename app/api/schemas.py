@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictFloat,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.json_schema import WithJsonSchema
 
 from app.api.problems import Problem
@@ -28,10 +36,12 @@ _TENSOR_SCHEMA = {
 }
 Tensor = Annotated[list[Any], WithJsonSchema(_TENSOR_SCHEMA)]
 Weights = Annotated[
-    list[Any] | float,
+    # Strict: a lax float would take `false` (weight 0) or "2" for a number.
+    list[Any] | StrictFloat,
     WithJsonSchema(
         {
             "anyOf": [_TENSOR_SCHEMA, {"type": "number"}],
+            "title": "SampleWeight",  # names the type in generated SDKs
             "description": "One weight per sample (the per-sample loss shape or a leading part "
             "of it), or one number for all.",
         }
@@ -218,7 +228,9 @@ class BatchItem(TensorPair):
     """One batch item: one pair of tensors, evaluated with one loss or several."""
 
     id: str | None = Field(None, description="Echoed in the result.", examples=["run-42"])
-    loss: str | list[str | LossRef] = Field(
+    # Titles name these unions in generated SDKs (else ``Loss``, ``LossAnyOfInner``).
+    loss: str | list[Annotated[str | LossRef, Field(title="LossChoice")]] = Field(
+        title="LossSelection",
         description="A loss name, or a list of names / {name, options} objects evaluated on the "
         "same tensors (decoded once).",
         examples=[["mse", "mae"]],
