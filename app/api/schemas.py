@@ -21,13 +21,20 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import WithJsonSchema
+from typing_extensions import TypeAliasType
 
 from app.api.problems import Problem
 from app.losses import Evaluation, InvalidInputError, LossSpec, evaluate, to_array
 from app.losses.numerics import FloatArray
 
-ReductionName = Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none"]
-DTypeName = Literal["float32", "float64"]
+# Named aliases: one ``Reduction`` and one ``DType`` schema in the OpenAPI document, so generated
+# SDKs get one enum each instead of one per field (``EvaluateRequestReductionEnum``, ...).
+Reduction = TypeAliasType(
+    "Reduction", Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none"]
+)
+DType = TypeAliasType("DType", Literal["float32", "float64"])
+ReductionName = Reduction
+DTypeName = DType
 
 _TENSOR_SCHEMA = {
     "type": "array",
