@@ -15,6 +15,17 @@ from app.api.problems import Problem
 # Schemas FastAPI cannot see: bodies parsed by hand, and the problem+json error body.
 _BODY_MODELS: list[type[BaseModel]] = [Problem]
 REF = "#/components/schemas/{model}"
+#: Tags group operations in /docs and name the API classes of generated SDKs (``LossesApi``).
+TAGS: list[dict[str, Any]] = [
+    {"name": "losses", "description": "The catalogue; evaluate one loss, or stream NDJSON chunks."},
+    {"name": "batch", "description": "Many evaluations in one call."},
+    {
+        "name": "inference",
+        "description": "`/v2`: the Open Inference Protocol (KServe v2) with Triton's binary "
+        "tensor extension; every loss is a model.",
+    },
+    {"name": "health", "description": "Liveness and readiness."},
+]
 
 
 def json_body(model: type[BaseModel], media_type: str = "application/json") -> dict[str, Any]:
@@ -65,7 +76,7 @@ def install(app: FastAPI) -> None:
             version=app.version,
             description=app.description,
             routes=app.routes,
-            tags=app.openapi_tags,
+            tags=app.openapi_tags or TAGS,
             servers=app.servers,
         )
         _, defs = models_json_schema([(m, "validation") for m in _BODY_MODELS], ref_template=REF)

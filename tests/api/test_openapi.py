@@ -67,6 +67,11 @@ def test_names_read_well_in_generated_code() -> None:
     spec = json.loads(SPEC.read_text())
     ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids)), ids
+    tags = [tag["name"] for tag in spec["tags"]]  # each becomes an SDK class: LossesApi, ...
+    assert {t for path in spec["paths"].values() for op in path.values() for t in op["tags"]} == {
+        *tags
+    }
+    assert all(re.fullmatch(r"[a-z]+", tag) for tag in tags), tags
     for op_id in ids:
         assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)*", op_id), op_id
     for name, schema in spec["components"]["schemas"].items():

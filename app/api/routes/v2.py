@@ -51,7 +51,7 @@ from app.api.kserve import (
 from app.losses import REDUCTIONS, LossError, LossSpec, UnknownLossError, evaluate, resolve
 from app.settings import Settings
 
-router = APIRouter(prefix="/v2", tags=["v2 (Open Inference Protocol)"])
+router = APIRouter(prefix="/v2", tags=["inference"])  # InferenceApi in SDKs
 
 PLATFORM = "lossd"
 VERSIONS = ("1",)
