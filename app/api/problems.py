@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from app.losses import LossError, UnknownLossError
 
@@ -133,9 +134,12 @@ def install(app: FastAPI) -> None:
         return from_loss_error(exc).response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return ProblemError(exc.status_code, detail, headers=dict(exc.headers or {})).response()
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return ProblemError(exc.status_code, detail, headers=headers).response()
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
@@ -146,6 +150,17 @@ def install(app: FastAPI) -> None:
         # A bug of ours, never the client's: log it whole, tell the client little.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return ProblemError(500, "internal error; it has been logged").response()
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a 405: the methods of every route on the path, not only of the
+    first one Starlette tried (GET and POST on /v1/losses/{name} are two routes)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
 
 
 # Pydantic names the union member it tried inside ``loc`` ("str", "list[union[str,LossRef]]",
