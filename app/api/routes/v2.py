@@ -32,6 +32,7 @@ from app.api.kserve import (
     RESERVED_PARAMETERS,
     EncodedResponse,
     ErrorResponse,
+    InferenceRequest,
     InferenceResponse,
     MetadataTensor,
     ModelMetadata,
@@ -48,6 +49,7 @@ from app.api.kserve import (
     requested_outputs,
     split_body,
 )
+from app.api.openapi import json_body
 from app.losses import REDUCTIONS, LossError, LossSpec, UnknownLossError, evaluate, resolve
 from app.settings import Settings
 
@@ -384,13 +386,18 @@ async def model_version_ready(name: str, version: str, request: Request) -> Resp
 _INFER_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     413: {"model": ErrorResponse, "description": "Body over the size limit."},
+    415: {"model": ErrorResponse, "description": "Unsupported Content-Encoding."},
 }
+# The body is parsed by hand; declared so clients and fuzzers see its JSON form. The binary
+# extension's JSON header + raw bytes is not describable in OpenAPI; see the README.
+_INFER_BODY = json_body(InferenceRequest)
 
 
 @router.post(
     "/models/{name}/infer",
     response_model=InferenceResponse,
     responses=_INFER_ERRORS,
+    openapi_extra=_INFER_BODY,
     summary="Evaluate a loss (inference)",
     name="model_infer",
 )
@@ -407,6 +414,7 @@ async def infer(name: str, request: Request) -> Response:
     "/models/{name}/versions/{version}/infer",
     response_model=InferenceResponse,
     responses=_INFER_ERRORS,
+    openapi_extra=_INFER_BODY,
     summary="Evaluate a loss (inference, versioned)",
     name="model_version_infer",
 )
