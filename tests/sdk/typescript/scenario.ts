@@ -1,0 +1,128 @@
+// The SDK scenario in TypeScript: tests/sdk/test_typescript_sdk.py compiles this file with the
+// typescript-fetch client generated from openapi/openapi.json (copied next to it as ./client)
+// and runs it against a live lossd:
+//
+//   node scenario.js BASE_URL [TOKEN]
+//
+// It prints one JSON object, every response written back in the wire format by the SDK's own
+// *ToJSON functions (so a field the SDK dropped is missing there); the Python test checks the
+// numbers. With a TOKEN it authenticates through Configuration.accessToken and also makes one call
+// without it. Exits 1 on anything unexpected.
+import {
+  BatchApi,
+  BatchResponseToJSON,
+  Configuration,
+  EvaluateResponseToJSON,
+  LossCatalogueToJSON,
+  LossInfoToJSON,
+  LossesApi,
+  ProblemFromJSON,
+  ProblemToJSON,
+  Reduction,
+  ResponseError,
+} from "./client";
+
+// The seed document's worked example (mean squared error on two samples of three values).
+const SEED_TRUE = [
+  [0, 1, 1],
+  [0, 0, 1],
+];
+const SEED_PRED = [
+  [1, 1, 0],
+  [1, 0, 1],
+];
+
+/** The status, content type and problem+json body of a call that must fail. */
+async function failure(call: () => Promise<unknown>): Promise<object> {
+  try {
+    await call();
+  } catch (error) {
+    if (!(error instanceof ResponseError)) throw error;
+    const response = error.response;
+    return {
+      status: response.status,
+      content_type: response.headers.get("content-type"),
+      problem: ProblemToJSON(ProblemFromJSON(await response.json())),
+    };
+  }
+  throw new Error("the call succeeded; it should have failed");
+}
+
+async function main(): Promise<void> {
+  const [basePath, token] = process.argv.slice(2);
+  if (!basePath) throw new Error("usage: node scenario.js BASE_URL [TOKEN]");
+  const config = new Configuration({ basePath, accessToken: token });
+  const losses = new LossesApi(config);
+  const batch = new BatchApi(config);
+
+  const catalogue = await losses.listLosses();
+  const mse = await losses.getLoss({ name: "MSE" });
+  const weighted = await losses.evaluateLoss({
+    name: "huber",
+    evaluateRequest: {
+      yTrue: [
+        [0, 0],
+        [0, 0],
+      ],
+      yPred: [
+        [1, 0],
+        [0.25, 0],
+      ],
+      sampleWeight: [2, 1],
+      options: { delta: 0.5 },
+      reduction: Reduction.Sum,
+    },
+  });
+  const seed = await losses.evaluateLoss({
+    name: "mse",
+    evaluateRequest: { yTrue: SEED_TRUE, yPred: SEED_PRED },
+  });
+  const batched = await batch.evaluateBatch({
+    batchRequest: {
+      items: [
+        {
+          id: "seed",
+          loss: ["mse", { name: "huber", options: { delta: 0.5 } }],
+          yTrue: SEED_TRUE,
+          yPred: SEED_PRED,
+        },
+        { id: "bad", loss: "no_such_loss", yTrue: [[0]], yPred: [[1]] },
+      ],
+    },
+  });
+  const invalid = await failure(() =>
+    losses.evaluateLoss({
+      name: "mse",
+      evaluateRequest: {
+        yTrue: [
+          [0, 1],
+          [1, 0],
+        ],
+        yPred: [
+          [1, 1],
+          [0, 1, 1],
+        ],
+      },
+    }),
+  );
+  const unauthorized = token
+    ? await failure(() => new LossesApi(new Configuration({ basePath })).listLosses())
+    : null;
+
+  console.log(
+    JSON.stringify({
+      catalogue: LossCatalogueToJSON(catalogue),
+      mse: LossInfoToJSON(mse),
+      weighted: EvaluateResponseToJSON(weighted),
+      seed: EvaluateResponseToJSON(seed),
+      batch: BatchResponseToJSON(batched),
+      invalid,
+      unauthorized,
+    }),
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
