@@ -1,15 +1,120 @@
-"""``make bench``: every benchmark in turn, each printing its ratios and PASS/FAIL per target.
+"""``make bench`` (``python -m bench``): every benchmark, its figures, ratios and PASS/FAIL.
 
-So far: the engine against Keras's NumPy backend (``bench/engine_vs_keras.py``). The HTTP
-benchmarks of issue 4 (JSON, binary, small requests, streaming, workers) will join here.
+    python -m bench            # the full run (~5-10 minutes); writes bench/RESULTS.md
+    python -m bench --quick    # fewer repeats, a 200 MiB stream, sweep to 1e6: a smoke run
+    python -m bench --only json small --results /tmp/RESULTS.md
+
+The engine against Keras's NumPy backend (``bench/engine_vs_keras.py``) runs first, then the HTTP
+benchmarks (``bench/http_bench.py``), each starting its own servers. The exit status is 0 whatever
+the verdicts (targets are measured, not asserted); it is 1 only when a benchmark fails to run.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+import time
+import traceback
+from pathlib import Path
 
-from bench import engine_vs_keras
+os.environ.setdefault("KERAS_BACKEND", "numpy")
+
+from bench import http_bench, report
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller repeats and sizes")
+    size.add_argument("--tiny", action="store_true", help="tiny sizes: proves the harness runs")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=["engine", *http_bench.BENCHMARKS],
+        help="benchmarks to run (default: all)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="where to write the results (default: bench/RESULTS.md)",
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    cfg = (
+        http_bench.Config.tiny()
+        if args.tiny
+        else http_bench.Config.quick()
+        if args.quick
+        else http_bench.Config.full()
+    )
+    mode = "--tiny" if args.tiny else "--quick" if args.quick else ""
+    info = report.machine()
+    for label, value in info:
+        print(f"{label}: {value}")
+
+    started = time.monotonic()
+    sections: list[report.Section] = []
+    broken = []
+    if not args.only or "engine" in args.only:
+        sections.append(engine_section(args.quick, args.tiny))
+    for name, bench in http_bench.BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
+        try:
+            section = bench(cfg)
+        except Exception:
+            traceback.print_exc()
+            broken.append(name)
+            continue
+        section.print()
+        sections.append(section)
+    report.summary(sections)
+    elapsed = time.monotonic() - started
+    print(
+        f"\n{len(sections)} benchmarks in {elapsed:.0f} s"
+        + (f"; broken: {broken}" if broken else "")
+    )
+    if not args.no_write:
+        command = " ".join(
+            ["python -m bench", mode, *(["--only", *args.only] if args.only else [])]
+        )
+        info.append(("duration of the run", f"{elapsed:.0f} s"))
+        report.write(
+            args.results, report.markdown(sections, info, command.replace("  ", " ").strip())
+        )
+        print(f"wrote {args.results}")
+    return 1 if broken else 0
+
+
+def engine_section(quick: bool, tiny: bool) -> report.Section:
+    """The engine vs Keras micro-benchmark as one section (its own table is printed as it runs)."""
+    from bench import engine_vs_keras
+
+    argv = (
+        ["--size", "100", "--repeats", "1", "--only", "mean_squared_error"]
+        if tiny
+        else (["--repeats", "3"] if quick else [])
+    )
+    rows = engine_vs_keras.main(argv)
+    section = report.Section("Engine vs Keras 3 (NumPy backend), 1000x1000 float32, in-process")
+    if tiny:
+        section.title = "Engine vs Keras 3 (NumPy backend), 100x100 float32, in-process"
+    section.figures = [
+        (name, f"Keras {k * 1e3:.2f} ms, lossd {o * 1e3:.2f} ms, {k / o:.2f}x")
+        for name, k, o in rows
+    ]
+    slow = [name for name, k, o in rows if k / o < 1.0]
+    worst = min((k / o for _, k, o in rows), default=0.0)
+    measured = f"slowest {worst:.2f}x" + (f" ({', '.join(slow)})" if slow else "")
+    section.targets.append(
+        report.Target("E", "engine vs Keras, every loss", measured, ">= 1.0x", not slow)
+    )
+    return section
+
 
 if __name__ == "__main__":
-    sys.argv = sys.argv[:1]
-    engine_vs_keras.main()
+    sys.exit(main())

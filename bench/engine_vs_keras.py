@@ -65,22 +65,26 @@ def ours_core(spec: LossSpec, y_true: np.ndarray, y_pred: np.ndarray) -> float |
         return reduce(values, None, mask, "sum_over_batch_size").value
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[tuple[str, float, float]]:
+    """Run and print the comparison; returns (loss, keras seconds, ours seconds) per loss."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--size", type=int, default=1000, help="side of the square input")
     parser.add_argument("--only", nargs="*", help="loss names to run (default: all)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     rng = np.random.default_rng(0)
 
     header = f"{'loss':32} {'keras ms':>9} {'ours ms':>9} {'ratio':>6} {'':4}  "
     header += f"{'core ms':>8} {'ratio':>6}"
-    print(f"{args.size}x{args.size} float32, median of {args.repeats}, "
-          f"Keras {keras.__version__} ({keras.backend.backend()} backend)")  # fmt: skip
+    print(
+        f"{args.size}x{args.size} float32, median of {args.repeats}, "
+        f"Keras {keras.__version__} ({keras.backend.backend()} backend)"
+    )
     print(header)
     print("-" * len(header))
     failures = []
+    rows = []
     for spec in LOSSES:
         if args.only and spec.name not in args.only:
             continue
@@ -91,6 +95,7 @@ def main() -> None:
             ours = median_time(lambda: evaluate(spec, y_true, y_pred), args.repeats)  # noqa: B023
             core = median_time(lambda: ours_core(spec, y_true, y_pred), args.repeats)  # noqa: B023
         ratio = k / ours
+        rows.append((spec.name, k, ours))
         verdict = "PASS" if ratio >= 1.0 else "FAIL"
         if ratio < 1.0:
             failures.append(spec.name)
@@ -100,6 +105,7 @@ def main() -> None:
         )
     print()
     print("goal: ratio keras/ours >= 1.0;", "all PASS" if not failures else f"FAIL: {failures}")
+    return rows
 
 
 if __name__ == "__main__":

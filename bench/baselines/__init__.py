@@ -1,0 +1,1 @@
+"""Baselines the HTTP benchmarks compare lossd with."""
