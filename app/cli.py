@@ -12,13 +12,14 @@ import csv
 import json
 import os
 import sys
+import textwrap
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from app.losses import LOSSES, REDUCTIONS, Evaluation, LossError, LossSpec, evaluate
 from app.settings import Settings, get_settings
@@ -78,7 +79,14 @@ def env_name(field: str) -> str:
 def _field_help(name: str) -> str:
     field = Settings.model_fields[name]
     description = (field.description or "").rstrip(".")
-    return f"{description} [env {env_name(name)}, default {field.default!r}]".lstrip()
+    return f"{description} [env {env_name(name)}, default {_default_text(name)}]".lstrip()
+
+
+def _default_text(name: str) -> str:
+    default = Settings.model_fields[name].default
+    if isinstance(default, SecretStr):  # never print a secret, even a default one
+        return "''" if not default.get_secret_value() else "(secret)"
+    return repr(default)
 
 
 def _add_setting_flag(parser: argparse.ArgumentParser, name: str) -> None:
@@ -96,8 +104,13 @@ def _add_setting_flag(parser: argparse.ArgumentParser, name: str) -> None:
 def _env_only_settings() -> str:
     """The epilog lines listing every setting that has no flag (empty when there is none)."""
     lines = [
-        f"  {env_name(name)} (default {field.default!r})"
-        + (f": {field.description}" if field.description else "")
+        textwrap.fill(
+            f"{env_name(name)} (default {_default_text(name)})"
+            + (f": {field.description}" if field.description else ""),
+            width=92,
+            initial_indent="  ",
+            subsequent_indent="      ",
+        )
         for name, field in Settings.model_fields.items()
         if name not in SERVE_FLAGS
     ]

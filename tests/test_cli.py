@@ -7,9 +7,11 @@ Keras; see tests/test_seed_example.py) or from the hand derivations written next
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -342,6 +344,8 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """No LOSSD_* variables (restored afterwards), fresh settings, and uvicorn.run recorded."""
     for name in Settings.model_fields:
         monkeypatch.delenv("LOSSD_" + name.upper(), raising=False)
+    # serve may export a metrics directory for its workers; keep it out of later tests
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     calls: dict[str, Any] = {}
 
     def fake_run(app: str, **kwargs: Any) -> None:
@@ -467,3 +471,45 @@ def test_serve_process_applies_its_flags() -> None:
         assert response.status_code == 413
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# the README's "Command line" examples
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_cli_examples() -> list[tuple[str, str, str]]:
+    """(script, expected output, its language) for each ```sh block of the README's "Command
+    line" section followed by an output block."""
+    text = README.read_text()
+    section = text.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    return [
+        (script, output, lang)
+        for (kind, script), (lang, output) in itertools.pairwise(blocks)
+        if kind == "sh" and lang in ("text", "json")
+    ]
+
+
+def test_readme_command_line_examples(tmp_path: Path) -> None:
+    examples = readme_cli_examples()
+    assert len(examples) >= 4
+    env = {**os.environ, "PATH": f"{LOSSD.parent}{os.pathsep}{os.environ['PATH']}"}
+    for script, expected, lang in examples:  # in order: later ones read earlier ones' files
+        done = subprocess.run(
+            ["bash", "-c", script],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, (script, done.stdout)
+        if lang == "json":
+            assert json.loads(done.stdout) == json.loads(expected), script
+        else:
+            got = [line.rstrip() for line in done.stdout.strip().splitlines()]
+            assert got == [line.rstrip() for line in expected.strip().splitlines()], script
