@@ -76,7 +76,11 @@ def run(argv: Sequence[str | Path], *, cwd: Path, timeout: float, what: str) -> 
             text=True,
             timeout=timeout,
             check=False,
-            env={**os.environ, "PATH": _path_with_venv()},
+            env={
+                **os.environ,
+                "PATH": _path_with_venv(),
+                "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",  # we drive Debian's chromium
+            },
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"{what} took more than {timeout} s:\n{exc.stdout}\n{exc.stderr}")
@@ -151,18 +155,23 @@ def typescript_client() -> Path:
     return cached(BUILD / "typescript", key, generate)
 
 
-def node_toolchain() -> Path:
-    """``build/sdk/node-toolchain``: ``npm ci`` of the committed package.json and lock file."""
-    package, lock = TS_SOURCES / "package.json", TS_SOURCES / "package-lock.json"
+def npm_ci(sources: Path, target: Path) -> Path:
+    """``target``: ``npm ci`` of the package.json and package-lock.json in ``sources``."""
+    package, lock = sources / "package.json", sources / "package-lock.json"
     key = digest(package.read_bytes(), lock.read_bytes())
 
     def install(out: Path) -> None:
         shutil.copy(package, out)
         shutil.copy(lock, out)
         argv = ["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"]
-        run(argv, cwd=out, timeout=NPM_TIMEOUT_S, what="npm ci")
+        run(argv, cwd=out, timeout=NPM_TIMEOUT_S, what=f"npm ci ({sources.name})")
 
-    return cached(BUILD / "node-toolchain", key, install)
+    return cached(target, key, install)
+
+
+def node_toolchain() -> Path:
+    """``build/sdk/node-toolchain``: the pinned TypeScript and Node types."""
+    return npm_ci(TS_SOURCES, BUILD / "node-toolchain")
 
 
 def compiled_scenario() -> Path:
