@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck fmt pytest openapi bench loadtest clean container-test
+.PHONY: run test lint typecheck fmt pytest openapi sdk bench loadtest clean container-test
 
 # flock: two `make` runs in one tree (an editor's and a terminal's, say) must not pip-install
 # into the same venv at once.
@@ -42,8 +42,15 @@ fmt: $(STAMP)
 openapi: $(STAMP)  ## export the OpenAPI contract the SDKs are generated from
 	$(BIN)/python -m app.api.openapi_export > openapi/openapi.json
 
+sdk: $(STAMP)  ## generate the TypeScript and Python clients into build/sdk (README: SDKs)
+	$(BIN)/openapi-generator-cli generate -g typescript-fetch -i openapi/openapi.json -o build/sdk/typescript
+	$(BIN)/openapi-python-client generate --meta none --overwrite --path openapi/openapi.json --output-path build/sdk/python/lossd_client
+
 bench: $(STAMP)
 	KERAS_BACKEND=numpy $(BIN)/python -m bench
+
+loadtest: $(STAMP)  ## 60 s of mixed wrk traffic against lossd serve --workers 2; figures to bench/RESULTS.md
+	KERAS_BACKEND=numpy $(BIN)/python -m bench.loadtest
 
 container-test:  ## build the Docker image with buildah and check it serves (root; see docs/container.md)
 	bash .ci/container-test.sh

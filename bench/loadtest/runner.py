@@ -40,8 +40,8 @@ class Config:
     threads: int = 2
     workers: int = 2
     big_mib: float = 20.0
-    big_every: int = 500  # one big body every this many requests of a wrk thread
-    rss_bound_mib: int = 3072
+    big_every: int = 1000  # one big body every this many requests of a wrk thread
+    rss_bound_mib: int = 1536  # measured 623 MiB; see the README for the per-worker formula
     timeout_s: int = 60  # wrk's per-request timeout (a big body waits behind others)
 
 
