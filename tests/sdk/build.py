@@ -20,6 +20,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "openapi" / "openapi.json"
+README = ROOT / "README.md"
 BUILD = ROOT / "build" / "sdk"
 TS_SOURCES = Path(__file__).resolve().parent / "typescript"
 STAMP = ".lossd-build-key"
@@ -140,6 +142,7 @@ def _script(name: str) -> Path:
 
 # --- TypeScript ----------------------------------------------------------------------------
 
+# The README's "SDKs" commands are these, with -i/-o (--path/--output-path) in that order.
 TS_GENERATOR_ARGS = ("generate", "-g", "typescript-fetch")
 
 
@@ -174,17 +177,30 @@ def node_toolchain() -> Path:
     return npm_ci(TS_SOURCES, BUILD / "node-toolchain")
 
 
+def readme_blocks(lang: str, section: str = "## SDKs") -> list[str]:
+    """The ```lang code blocks of one README section, in order."""
+    text = README.read_text().partition(f"\n{section}\n")[2].partition("\n## ")[0]
+    return re.findall(rf"^```{lang}\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
+
+
 def compiled_scenario() -> Path:
-    """``build/sdk/scenario-js/scenario.js``: scenario.ts and the client, compiled by tsc."""
+    """``build/sdk/scenario-js/scenario.js``: scenario.ts and the client, compiled by tsc, with
+    the README's TypeScript example (``readme.ts``, type-checked: the build fails if it does not
+    compile against the generated client)."""
     client, toolchain = typescript_client(), node_toolchain()
     scenario = TS_SOURCES / "scenario.ts"
+    readme_ts = "".join(readme_blocks("ts")).replace('"./build/sdk/typescript"', '"./client"')
     key = digest(
-        (client / STAMP).read_text(), (toolchain / STAMP).read_text(), scenario.read_bytes()
+        (client / STAMP).read_text(),
+        (toolchain / STAMP).read_text(),
+        scenario.read_bytes(),
+        readme_ts,
     )
 
     def compile_(out: Path) -> None:
         shutil.copytree(client, out / "src" / "client")  # scenario.ts imports "./client"
         shutil.copy(scenario, out / "src")
+        (out / "src" / "readme.ts").write_text(readme_ts)
         tsconfig = {
             "compilerOptions": {
                 "target": "ES2022",
@@ -197,7 +213,7 @@ def compiled_scenario() -> Path:
                 "rootDir": "src",
                 "outDir": ".",
             },
-            "files": ["src/scenario.ts"],
+            "files": ["src/scenario.ts", "src/readme.ts"],
         }
         (out / "tsconfig.json").write_text(json.dumps(tsconfig, indent=2))
         tsc = toolchain / "node_modules" / "typescript" / "bin" / "tsc"
@@ -208,7 +224,7 @@ def compiled_scenario() -> Path:
 
 # --- Python --------------------------------------------------------------------------------
 
-PY_GENERATOR_ARGS = ("generate", "--meta", "none")
+PY_GENERATOR_ARGS = ("generate", "--meta", "none", "--overwrite")
 
 
 def python_client() -> Path:
