@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import SecretStr, ValidationError
 
 from app.losses import LOSSES, REDUCTIONS, Evaluation, LossError, LossSpec, evaluate
+from app.observability.serve import prepare_metrics_dir, uvicorn_logging
 from app.settings import Settings, get_settings
 
 ENV_PREFIX = "LOSSD_"
@@ -154,6 +155,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "port": settings.port,
         "workers": settings.workers,
         "log_level": settings.log_level,
+        **uvicorn_logging(settings),
     }
 
 
@@ -161,6 +163,8 @@ def run_serve(args: argparse.Namespace) -> int:
     """Start uvicorn on ``app.main:app`` with the resolved settings."""
     settings = serve_settings(args)
     import uvicorn  # only here: `losses` and `eval` should not pay for importing the server
+
+    prepare_metrics_dir(settings.workers)  # before uvicorn spawns the workers that inherit it
 
     uvicorn.run("app.main:app", **uvicorn_options(settings))
     return 0

@@ -12,6 +12,7 @@ from app.api import docs, openapi, problems
 from app.api.limits import BodyLimitMiddleware
 from app.api.routes import batch, health, losses, stream, v2
 from app.losses import evaluate
+from app.observability import middleware as observability
 from app.settings import Settings, get_settings
 
 DESCRIPTION = """Evaluate Keras loss functions over HTTP, with the numbers Keras 3 gives.
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     docs.install(app)
+    observability.install(app, settings)
     return app
 
 

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the server."
     )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="Log lines on stdout: one JSON object per line, or text."
+    )
     max_body_bytes: int = Field(
         64 * MiB, ge=1024, description="Largest request body (413 past it)."
     )

@@ -360,6 +360,9 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 def test_serve_defaults(clean_settings: dict[str, Any]) -> None:
     assert main(["serve"]) == 0
+    # uvicorn's own lines as JSON like lossd's (LOSSD_LOG_FORMAT=json), its access log off
+    log_config = clean_settings.pop("log_config")
+    assert log_config["formatters"]["default"] == {"()": "app.observability.logs.JsonFormatter"}
     # the defaults the README documents
     assert clean_settings == {
         "app": "app.main:app",
@@ -367,6 +370,7 @@ def test_serve_defaults(clean_settings: dict[str, Any]) -> None:
         "port": 8000,
         "workers": 1,
         "log_level": "info",
+        "access_log": False,
     }
 
 

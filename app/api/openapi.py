@@ -25,6 +25,7 @@ TAGS: list[dict[str, Any]] = [
         "tensor extension; every loss is a model.",
     },
     {"name": "health", "description": "Liveness and readiness."},
+    {"name": "observability", "description": "Prometheus metrics."},
 ]
 
 

@@ -13,7 +13,8 @@ import pytest
 from tests.sdk import build, expected, python_scenario
 from tests.sdk.conftest import SdkServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# Bounded on a fresh machine (cold caches: see the time limits in tests/sdk/build.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")

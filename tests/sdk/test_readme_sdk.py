@@ -11,7 +11,8 @@ import pytest
 
 from tests.sdk import build
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# Bounded on a fresh machine (cold caches: see the time limits in tests/sdk/build.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 README_URL = "http://127.0.0.1:8000"
 SPEC = "openapi/openapi.json"
 TS_COMMAND = " ".join(

@@ -15,6 +15,7 @@ from app.api.openapi import json_body, problem_responses
 from app.api.problems import ProblemError, from_loss_error, validation_problem
 from app.api.schemas import BatchItem, BatchRequest, BatchResponse, LossRef
 from app.losses import LossError, UnknownLossError
+from app.observability import observation
 from app.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["batch"])
@@ -94,10 +95,12 @@ def evaluate_ref(i: int, j: int, ref: str | LossRef, item: BatchItem) -> dict[st
         (j,) if isinstance(item.loss, list) else ()
     )
     try:
-        return evaluation_dict(item.evaluate(name, options, item.reduction, item.dtype))
+        evaluation = item.evaluate(name, options, item.reduction, item.dtype)
     except UnknownLossError as exc:
         at_name = at_loss if isinstance(ref, str) else (*at_loss, "name")
         raise from_loss_error(exc, at_name) from None
     except LossError as exc:
         own_options = isinstance(ref, LossRef) and exc.field.startswith("options")
         raise from_loss_error(exc, at_loss if own_options else ("items", i)) from None
+    observation().evaluated(evaluation.loss, item.array("y_pred"))
+    return evaluation_dict(evaluation)

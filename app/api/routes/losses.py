@@ -18,6 +18,7 @@ from app.api.deps import LossDep, SettingsDep
 from app.api.openapi import json_body, problem_responses
 from app.api.schemas import EvaluateRequest, EvaluateResponse, LossCatalogue, LossInfo, OptionInfo
 from app.losses import LOSSES, LossSpec
+from app.observability import observation
 
 router = APIRouter(prefix="/v1/losses", tags=["losses"])
 
@@ -70,12 +71,15 @@ def get_loss(spec: LossDep) -> LossInfo:
 )
 async def evaluate_loss(spec: LossDep, request: Request, settings: SettingsDep) -> Response:
     """Evaluate one loss on one pair of tensors: per-sample losses, mean, sum and count."""
+    observation().loss = spec.name
     require_content_type(request, "application/json")
     body = await request.body()
     context = {"max_elements": settings.max_elements}
 
     def run() -> dict[str, Any]:
         req = parse_json(EvaluateRequest, body, context)
-        return evaluation_dict(req.evaluate(spec, req.options, req.reduction, req.dtype))
+        evaluation = req.evaluate(spec, req.options, req.reduction, req.dtype)
+        observation().evaluated(spec.name, req.array("y_pred"))
+        return evaluation_dict(evaluation)
 
     return ORJSONResponse(await offload(len(body), run))

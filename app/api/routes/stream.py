@@ -23,6 +23,7 @@ from app.api.problems import ProblemError, from_loss_error
 from app.api.schemas import DTypeName, ReductionName, StreamLine, StreamResponse
 from app.losses import LossError, LossSpec
 from app.losses.numerics import FloatArray
+from app.observability import observation
 
 router = APIRouter(prefix="/v1/losses", tags=["losses"])
 NDJSON = "application/x-ndjson"
@@ -87,6 +88,7 @@ async def evaluate_stream(
     per_sample: Annotated[bool, Query(description="Also return every per-sample value.")] = False,
 ) -> Response:
     """Evaluate an NDJSON stream of chunks (one JSON object per line) with bounded memory."""
+    observation().loss = spec.name
     require_content_type(request, NDJSON)
     opts = _parse_options(options)
     totals = Totals()
@@ -155,6 +157,7 @@ def _add_chunk(
         except LossError as exc:
             at_options = exc.field.startswith("options")
             raise from_loss_error(exc, ("query",) if at_options else ("line", number)) from None
+        observation().evaluated(spec.name, chunk.array("y_pred"))
         if keep:
             _keep(totals, r.per_sample, number, limit)
     except ProblemError as problem:

@@ -51,6 +51,7 @@ from app.api.kserve import (
 )
 from app.api.openapi import json_body
 from app.losses import REDUCTIONS, LossError, LossSpec, UnknownLossError, evaluate, resolve
+from app.observability import observation
 from app.settings import Settings
 
 router = APIRouter(prefix="/v2", tags=["inference"])  # InferenceApi in SDKs
@@ -201,6 +202,7 @@ def run_inference(
         reduction=reduction,
         dtype=dtype,
     ).result
+    observation().evaluated(spec.name, arrays["y_pred"])
     float_type = np.dtype(dtype)
     values = {
         "per_sample": result.per_sample,
@@ -307,6 +309,7 @@ async def _infer(name: str, version: str | None, request: Request) -> Response:
     settings = get_settings(request)
     try:
         spec = find_model(name, version)
+        observation().loss = spec.name
         body = await _read_body(request, settings.max_body_bytes)
         encoded = await run_in_threadpool(
             _decode_and_run,

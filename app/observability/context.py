@@ -1,0 +1,66 @@
+"""What one request tells the observability middleware: its id, its loss, the values evaluated.
+
+The middleware creates an :class:`Observation` per request and makes it current for the request's
+whole context (its task, and the worker threads it offloads to). The route layer fills it in with
+:func:`observation`, so nothing has to parse a body a second time::
+
+    observation().loss = spec.name                     # the request's loss label
+    observation().evaluated(spec.name, y_pred_array)   # after each completed evaluation
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Protocol
+
+#: A client's ``X-Request-ID`` is kept when it is 1 to 128 visible ASCII characters (no spaces,
+#: no control characters); anything else is replaced by a generated id.
+SANE_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,128}")
+
+
+class _Sized(Protocol):
+    @property
+    def size(self) -> int: ...
+
+
+@dataclass(slots=True)
+class Observation:
+    """One request as the metrics and the request log see it.
+
+    ``loss`` is the canonical name of the loss the request evaluates (empty when none), the
+    ``loss`` label of ``lossd_http_requests_total``. ``elements`` counts, per canonical loss, the
+    values of ``y_pred`` in every evaluation the engine completed (a (2, 3) ``y_pred`` is 6).
+    """
+
+    request_id: str
+    loss: str = ""
+    elements: dict[str, int] = field(default_factory=dict)
+
+    def evaluated(self, loss: str, y_pred: _Sized | None) -> None:
+        """Count one completed evaluation of ``loss`` (canonical name) on ``y_pred``."""
+        if y_pred is not None:
+            self.elements[loss] = self.elements.get(loss, 0) + y_pred.size
+
+
+CURRENT: ContextVar[Observation | None] = ContextVar("lossd_observation", default=None)
+
+
+def observation() -> Observation:
+    """The current request's observation; outside a request, a detached one nobody reads."""
+    return CURRENT.get() or Observation("")
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled, if any (for log lines written during it)."""
+    obs = CURRENT.get()
+    return obs.request_id if obs is not None else None
+
+
+def request_id(header: bytes | None) -> str:
+    """The client's ``X-Request-ID`` when it is sane, else a new one (a uuid4 in hex)."""
+    if header is not None and SANE_REQUEST_ID.fullmatch(header):
+        return header.decode("ascii")
+    return uuid.uuid4().hex

@@ -1,0 +1,91 @@
+"""One ASGI middleware, the outermost layer, for each HTTP request: its ``X-Request-ID``, its
+metrics and its log line.
+
+Outermost means outside Starlette's error middleware too, so a 500 answer still carries the id and
+is counted and logged with its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.observability.context import CURRENT, Observation, request_id
+from app.observability.logs import ACCESS_LOGGER, configure_logging
+from app.observability.metrics import Metrics, create_metrics, router
+from app.settings import Settings
+
+REQUEST_ID_HEADER = b"x-request-id"
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+class ObservabilityMiddleware:
+    """Request id, metrics and one log line per HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        obs = Observation(request_id(_header(scope, REQUEST_ID_HEADER)))
+        id_header = (REQUEST_ID_HEADER, obs.request_id.encode())
+        status = 500  # what uvicorn answers for an app that sends no response
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), id_header]}
+            await send(message)
+
+        token = CURRENT.set(obs)
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.metrics.in_flight.dec()
+            seconds = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", "")
+            self.metrics.observe(route, scope["method"], status, obs, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                fields = {
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route or None,
+                    "status": status,
+                    "loss": obs.loss or None,
+                    "elements": sum(obs.elements.values()),
+                    "duration_ms": round(seconds * 1000, 3),
+                    "request_id": obs.request_id,
+                    "client": client[0] if client else None,
+                }
+                access_log.info("request", extra={"fields": fields})
+            CURRENT.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add ``GET /metrics``, the request log and request ids to ``app``."""
+    configure_logging(settings.log_level, settings.log_format)
+    metrics = create_metrics()
+    app.state.metrics = metrics
+    app.include_router(router)
+    # Wrap the whole stack Starlette builds (its error middleware included), not only the user
+    # middleware inside it.
+    build: Callable[[], ASGIApp] = app.build_middleware_stack
+    app.build_middleware_stack = lambda: ObservabilityMiddleware(build(), metrics)  # type: ignore[method-assign]

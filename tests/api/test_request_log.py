@@ -1,0 +1,215 @@
+"""X-Request-ID on every response and one log line per request on stdout (JSON or text)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.settings import Settings
+
+SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
+GENERATED = re.compile(r"[0-9a-f]{32}")
+FIELDS = {
+    "method",
+    "path",
+    "route",
+    "status",
+    "loss",
+    "elements",
+    "duration_ms",
+    "request_id",
+    "client",
+}
+
+
+def log_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The JSON lines written to stdout since the last call (every one must be JSON)."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def request_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return [line for line in log_lines(capsys) if line["logger"] == "lossd.access"]
+
+
+# --- X-Request-ID ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sent",
+    ["abc-123", "x" * 128, "0f:1/2;3@4[5]~!", "Request.ID_with-every=visible&char?"],
+)
+def test_a_sane_client_id_is_echoed(client: TestClient, sent: str) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": sent})
+    assert response.headers["x-request-id"] == sent
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"x" * 129, b"has space", b"tab\there", "caf\u00e9".encode("latin-1"), b"\x7f"],
+)
+def test_an_insane_client_id_is_replaced(client: TestClient, sent: bytes) -> None:
+    response = client.get("/healthz", headers=[(b"X-Request-ID", sent)])
+    assert GENERATED.fullmatch(response.headers["x-request-id"])
+
+
+def test_ids_are_generated_per_request(client: TestClient) -> None:
+    ids = {client.get("/healthz").headers["x-request-id"] for _ in range(5)}
+    assert len(ids) == 5 and all(GENERATED.fullmatch(i) for i in ids)
+
+
+def test_every_kind_of_response_carries_the_id(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_body_bytes=1024)
+
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    client.app.add_api_route("/boom", boom)  # type: ignore[attr-defined]
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    responses = {
+        "ok": client.post("/v1/losses/mse", json=SEED),
+        "stream": client.post("/v1/losses/mse/stream", content=json.dumps(SEED), headers=ndjson),
+        "batch": client.post("/v1/batch", json={"items": [{"loss": "mse", **SEED}]}),
+        "unknown loss": client.post("/v1/losses/nope", json=SEED),
+        "invalid": client.post("/v1/losses/mse", json={"y_true": [[1]], "y_pred": [[1, 2]]}),
+        "too large": client.post("/v1/losses/mse", content=b"[" * 2000, headers=ndjson),
+        "no route": client.get("/nowhere"),
+        "wrong method": client.delete("/v1/losses"),
+        "v2 error": client.post("/v2/models/nope/infer", json={}),
+        "bug": client.get("/boom"),
+        "metrics": client.get("/metrics"),
+    }
+    statuses = {name: r.status_code for name, r in responses.items()}
+    assert statuses == {
+        "ok": 200,
+        "stream": 200,
+        "batch": 200,
+        "unknown loss": 404,
+        "invalid": 422,
+        "too large": 413,
+        "no route": 404,
+        "wrong method": 405,
+        "v2 error": 404,
+        "bug": 500,
+        "metrics": 200,
+    }
+    for name, response in responses.items():
+        assert GENERATED.fullmatch(response.headers.get("x-request-id", "")), name
+        assert response.headers.get_list("x-request-id") == [response.headers["x-request-id"]]
+
+
+# --- the request log -------------------------------------------------------------------------
+
+
+def test_one_json_line_per_request(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
+    log_lines(capsys)  # start-up
+    response = client.post("/v1/losses/MSE?x=1", json=SEED, headers={"X-Request-ID": "req-7"})
+    client.get("/v1/losses")
+    first, second = request_lines(capsys)
+    assert set(first) == {"time", "level", "logger", "message", *FIELDS}
+    assert first["time"].endswith("+00:00") and first["level"] == "info"
+    duration = first.pop("duration_ms")
+    assert isinstance(duration, float) and duration > 0
+    assert {k: first[k] for k in FIELDS - {"duration_ms"}} == {
+        "method": "POST",
+        "path": "/v1/losses/MSE",
+        "route": "/v1/losses/{name}",
+        "status": 200,
+        "loss": "mean_squared_error",
+        "elements": 6,
+        "request_id": "req-7",
+        "client": "testclient",
+    }
+    assert response.headers["x-request-id"] == "req-7"
+    assert (second["path"], second["route"], second["loss"], second["elements"]) == (
+        "/v1/losses",
+        "/v1/losses",
+        None,
+        0,
+    )
+    assert GENERATED.fullmatch(second["request_id"])
+
+
+def test_batch_and_errors_in_the_log(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_lines(capsys)
+    items = [{"loss": ["mse", "mae"], **SEED}, {"loss": "hinge", **SEED}]
+    client.post("/v1/batch", json={"items": items})
+    client.post("/v1/losses/huber", json={"y_true": [[1]], "y_pred": [[1, 2]]})
+    client.get("/nowhere")
+    batch, invalid, unmatched = request_lines(capsys)
+    assert (batch["route"], batch["status"], batch["loss"], batch["elements"]) == (
+        "/v1/batch",
+        200,
+        None,
+        18,
+    )
+    assert (invalid["status"], invalid["loss"], invalid["elements"]) == (422, "huber", 0)
+    assert (unmatched["path"], unmatched["route"], unmatched["status"]) == ("/nowhere", None, 404)
+
+
+def test_unhandled_error_logs_its_traceback_with_the_request_id(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    client.app.add_api_route("/boom", boom)  # type: ignore[attr-defined]
+    log_lines(capsys)
+    client.get("/boom", headers={"X-Request-ID": "req-500"})
+    error, request = log_lines(capsys)
+    assert error["logger"] == "lossd" and error["level"] == "error"
+    assert error["request_id"] == "req-500"
+    assert "RuntimeError: a bug" in error["exc_info"]
+    assert (request["status"], request["request_id"]) == (500, "req-500")
+
+
+def test_text_format(
+    make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = make_client(log_format="text")
+    capsys.readouterr()
+    client.get("/v1/losses/mse", headers={"X-Request-ID": "t-1"})
+    client.get("/v1/losses/no such loss")
+    ok, missing = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(
+        r"\S+ \S+ INFO lossd\.access: request method=GET path=/v1/losses/mse "
+        r"route=/v1/losses/\{name\} status=200 loss=- elements=0 duration_ms=[\d.]+ "
+        r"request_id=t-1 client=testclient",
+        ok,
+    ), ok
+    assert 'path="/v1/losses/no such loss"' in missing
+
+
+def test_log_level_warning_silences_request_lines(
+    make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = make_client(log_level="warning")
+    capsys.readouterr()
+    client.get("/healthz")
+    assert capsys.readouterr().out == ""
+
+
+def test_uvicorn_access_log_is_off(make_client: Callable[..., TestClient]) -> None:
+    # The request log replaces uvicorn's access log, as `uvicorn --no-access-log` would: uvicorn
+    # writes access lines only while its logger has handlers (checked per connection).
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(logging.StreamHandler())  # as uvicorn's logging configuration does
+    make_client()
+    assert access.handlers == [] and not access.propagate
+
+
+def test_log_format_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOSSD_LOG_FORMAT", raising=False)
+    assert Settings().log_format == "json"
+    monkeypatch.setenv("LOSSD_LOG_FORMAT", "text")
+    assert Settings().log_format == "text"
+    monkeypatch.setenv("LOSSD_LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="json"):
+        Settings()
