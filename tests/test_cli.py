@@ -344,8 +344,10 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """No LOSSD_* variables (restored afterwards), fresh settings, and uvicorn.run recorded."""
     for name in Settings.model_fields:
         monkeypatch.delenv("LOSSD_" + name.upper(), raising=False)
-    # serve may export a metrics directory for its workers; keep it out of later tests
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # serve may export a metrics directory for its workers; keep it out of later tests (set
+    # first: delenv alone records nothing to undo for a variable that was not there)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     calls: dict[str, Any] = {}
 
     def fake_run(app: str, **kwargs: Any) -> None:

@@ -153,14 +153,22 @@ def test_metrics_route_is_documented_as_text() -> None:
 # --- several workers: the directory lossd serve prepares --------------------------------------
 
 
-def test_one_worker_needs_no_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(MULTIPROCESS_ENV, raising=False)
+@pytest.fixture
+def no_multiprocess_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PROMETHEUS_MULTIPROC_DIR unset, and unset again after the test whatever it exported
+    (``delenv`` alone records nothing to undo for a variable that was not there)."""
+    monkeypatch.setenv(MULTIPROCESS_ENV, "")
+    monkeypatch.delenv(MULTIPROCESS_ENV)
+
+
+@pytest.mark.usefixtures("no_multiprocess_dir")
+def test_one_worker_needs_no_directory() -> None:
     assert prepare_metrics_dir(1) is None
     assert MULTIPROCESS_ENV not in os.environ
 
 
+@pytest.mark.usefixtures("no_multiprocess_dir")
 def test_workers_get_a_fresh_directory_removed_at_exit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(MULTIPROCESS_ENV, raising=False)
     at_exit: list[tuple[Any, ...]] = []
     monkeypatch.setattr("atexit.register", lambda *args, **kwargs: at_exit.append(args))
     path = prepare_metrics_dir(2)
