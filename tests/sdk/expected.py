@@ -91,6 +91,18 @@ def check(summary: dict[str, Any], *, authenticated: bool) -> None:
     assert bad["error"]["status"] == 404
     assert "no_such_loss" in bad["error"]["detail"]
 
+    # The README's v2 example (seed 002's tensors): per_sample and mean, in the order asked for.
+    inference = summary["inference"]
+    assert (inference["model_name"], inference["id"]) == ("mean_squared_error", "seed-002")
+    per_sample, mean = inference["outputs"]
+    assert (per_sample["name"], per_sample["datatype"], per_sample["shape"]) == (
+        "per_sample",
+        "FP32",
+        [2],
+    )
+    assert per_sample["data"] == approx(SEED_MSE)
+    assert (mean["name"], mean["shape"], mean["data"]) == ("mean", [1], [pytest.approx(0.5)])
+
     # README "Errors": a ragged y_pred (row 1 has 3 values where row 0 has 2).
     invalid = summary["invalid"]
     assert invalid["status"] == 422

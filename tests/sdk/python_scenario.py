@@ -17,6 +17,7 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
     # Imported here: the package exists only once tests.sdk.build has generated it.
     from lossd_client import AuthenticatedClient, Client
     from lossd_client.api.batch import evaluate_batch
+    from lossd_client.api.inference import model_infer
     from lossd_client.api.losses import evaluate_loss, get_loss, list_losses
     from lossd_client.models import (
         BatchItem,
@@ -25,12 +26,16 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
         EvaluateRequest,
         EvaluateRequestOptions,
         EvaluateResponse,
+        InferenceRequest,
+        InferenceResponse,
         LossCatalogue,
         LossInfo,
         LossRef,
         LossRefOptions,
         Problem,
         Reduction,
+        RequestInput,
+        RequestOutput,
     )
     from lossd_client.types import Response
 
@@ -59,6 +64,7 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
             "problem": problem.to_dict(),
         }
 
+    flat_pred = [x for row in SEED_PRED for x in row]  # v2 data may be nested or flat
     with client:
         catalogue = ok(list_losses.sync_detailed(client=client), LossCatalogue)
         mse = ok(get_loss.sync_detailed("MSE", client=client), LossInfo)
@@ -88,6 +94,18 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
                 ]
             ),
         )
+        inferred = model_infer.sync_detailed(
+            "mse",
+            client=client,
+            body=InferenceRequest(
+                id="seed-002",
+                inputs=[
+                    RequestInput(name="y_true", shape=[2, 3], datatype="FP32", data=SEED_TRUE),
+                    RequestInput(name="y_pred", shape=[2, 3], datatype="FP32", data=flat_pred),
+                ],
+                outputs=[RequestOutput(name="per_sample"), RequestOutput(name="mean")],
+            ),
+        )
         invalid = evaluate_loss.sync_detailed(
             "mse",
             client=client,
@@ -103,6 +121,7 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
             "weighted": ok(weighted, EvaluateResponse),
             "seed": ok(seed, EvaluateResponse),
             "batch": ok(batched, BatchResponse),
+            "inference": ok(inferred, InferenceResponse),
             "invalid": failure(invalid),
             "unauthorized": unauthorized,
         }

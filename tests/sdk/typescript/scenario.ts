@@ -13,6 +13,8 @@ import {
   BatchResponseToJSON,
   Configuration,
   EvaluateResponseToJSON,
+  InferenceApi,
+  InferenceResponseToJSON,
   LossCatalogueToJSON,
   LossInfoToJSON,
   LossesApi,
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
   const config = new Configuration({ basePath, accessToken: token });
   const losses = new LossesApi(config);
   const batch = new BatchApi(config);
+  const inference = new InferenceApi(config);
 
   const catalogue = await losses.listLosses();
   const mse = await losses.getLoss({ name: "MSE" });
@@ -90,6 +93,17 @@ async function main(): Promise<void> {
       ],
     },
   });
+  const inferred = await inference.modelInfer({
+    name: "mse",
+    inferenceRequest: {
+      id: "seed-002",
+      inputs: [
+        { name: "y_true", shape: [2, 3], datatype: "FP32", data: SEED_TRUE },
+        { name: "y_pred", shape: [2, 3], datatype: "FP32", data: SEED_PRED.flat() },
+      ],
+      outputs: [{ name: "per_sample" }, { name: "mean" }],
+    },
+  });
   const invalid = await failure(() =>
     losses.evaluateLoss({
       name: "mse",
@@ -116,6 +130,7 @@ async function main(): Promise<void> {
       weighted: EvaluateResponseToJSON(weighted),
       seed: EvaluateResponseToJSON(seed),
       batch: BatchResponseToJSON(batched),
+      inference: InferenceResponseToJSON(inferred),
       invalid,
       unauthorized,
     }),
