@@ -103,6 +103,14 @@ def check(summary: dict[str, Any], *, authenticated: bool) -> None:
     assert per_sample["data"] == approx(SEED_MSE)
     assert (mean["name"], mean["shape"], mean["data"]) == ("mean", [1], [pytest.approx(0.5)])
 
+    # README "Streaming": the seed example as two one-sample NDJSON lines. Only the TypeScript
+    # client has the operation (openapi-python-client does not support application/x-ndjson).
+    if "stream" in summary:
+        stream = summary["stream"]
+        assert (stream["loss"], stream["chunks"], stream["count"]) == ("mean_squared_error", 2, 2)
+        assert stream["per_sample"] == approx(SEED_MSE)
+        assert stream["mean"] == pytest.approx(0.5)
+
     # README "Errors": a ragged y_pred (row 1 has 3 values where row 0 has 2).
     invalid = summary["invalid"]
     assert invalid["status"] == 422

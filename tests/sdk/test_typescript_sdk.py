@@ -60,4 +60,5 @@ def test_generated_names_read_well(client_dir: Path) -> None:
 
 def test_typescript_scenario(scenario_js: str, sdk_server: SdkServer) -> None:
     summary = run_scenario(scenario_js, sdk_server.url, sdk_server.token)
+    assert "stream" in summary  # evaluateStream, with NDJSON through the init overrides
     expected.check(summary, authenticated=sdk_server.token is not None)

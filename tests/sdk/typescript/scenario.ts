@@ -22,6 +22,7 @@ import {
   ProblemToJSON,
   Reduction,
   ResponseError,
+  StreamResponseToJSON,
 } from "./client";
 
 // The seed document's worked example (mean squared error on two samples of three values).
@@ -104,6 +105,15 @@ async function main(): Promise<void> {
       outputs: [{ name: "per_sample" }, { name: "mean" }],
     },
   });
+  // evaluateStream sends its one StreamLine argument as the body; NDJSON text (any number of
+  // lines) goes in through the init overrides instead.
+  const ndjson = SEED_TRUE.map((row, i) =>
+    JSON.stringify({ y_true: [row], y_pred: [SEED_PRED[i]] }),
+  ).join("\n");
+  const streamed = await losses.evaluateStream(
+    { name: "mse", streamLine: { yTrue: [], yPred: [] }, perSample: true },
+    { body: ndjson + "\n" },
+  );
   const invalid = await failure(() =>
     losses.evaluateLoss({
       name: "mse",
@@ -131,6 +141,7 @@ async function main(): Promise<void> {
       seed: EvaluateResponseToJSON(seed),
       batch: BatchResponseToJSON(batched),
       inference: InferenceResponseToJSON(inferred),
+      stream: StreamResponseToJSON(streamed),
       invalid,
       unauthorized,
     }),
