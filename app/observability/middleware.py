@@ -7,11 +7,14 @@ is counted and logged with its status.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import time
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability.context import CURRENT, Observation, request_id
@@ -26,9 +29,12 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 class ObservabilityMiddleware:
     """Request id, metrics and one log line per HTTP request."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, paths: Callable[[], list[str]]) -> None:
+        """``paths`` gives the route templates of the app (its OpenAPI paths), asked once when
+        the first request answered before routing needs them."""
         self.app = app
         self.metrics = metrics
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,7 +59,7 @@ class ObservabilityMiddleware:
         finally:
             self.metrics.in_flight.dec()
             seconds = time.perf_counter() - start
-            route = getattr(scope.get("route"), "path", "")
+            route = self.route_template(scope)
             self.metrics.observe(route, scope["method"], status, obs, seconds)
             if access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
@@ -70,6 +76,20 @@ class ObservabilityMiddleware:
                 }
                 access_log.info("request", extra={"fields": fields})
             CURRENT.reset(token)
+
+    def route_template(self, scope: Scope) -> str:
+        """The path template of the route that handled the request. A request answered before
+        routing (no API key, body over the limit, load shed) gets the template of the route it
+        was for; a path that no route matches, an empty string."""
+        route = scope.get("route")
+        if route is not None:
+            return getattr(route, "path", "")
+        path = scope["path"].removeprefix(scope.get("root_path", ""))
+        return next((t for pattern, t in self.templates if pattern.match(path)), "")
+
+    @functools.cached_property
+    def templates(self) -> list[tuple[re.Pattern[str], str]]:
+        return [(compile_path(path)[0], path) for path in self.paths()]
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -88,4 +108,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     # Wrap the whole stack Starlette builds (its error middleware included), not only the user
     # middleware inside it.
     build: Callable[[], ASGIApp] = app.build_middleware_stack
-    app.build_middleware_stack = lambda: ObservabilityMiddleware(build(), metrics)  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: ObservabilityMiddleware(  # type: ignore[method-assign]
+        build(), metrics, lambda: list(app.openapi()["paths"])
+    )

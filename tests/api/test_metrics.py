@@ -75,6 +75,13 @@ def test_series_are_bounded_by_route_template_not_path(client: TestClient) -> No
     assert not any(r and ("mse" in r or "no/such" in r) for r in routes), routes
 
 
+def test_answers_before_routing_get_their_route(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_body_bytes=1024)  # refused by a middleware, before routing
+    big = {"Content-Type": "application/json", "Content-Length": "2048"}
+    assert client.post("/v1/losses/mse", content=b"{" * 2048, headers=big).status_code == 413
+    assert requests(scrape(client), EVALUATE, "POST", 413) == 1
+
+
 def test_errors_keep_the_loss_and_count_no_elements(client: TestClient) -> None:
     bad = {"y_true": [[0, 1]], "y_pred": [[1, 1, 1]]}
     assert client.post("/v1/losses/mae", json=bad).status_code == 422
