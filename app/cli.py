@@ -155,6 +155,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "port": settings.port,
         "workers": settings.workers,
         "log_level": settings.log_level,
+        "timeout_graceful_shutdown": settings.graceful_timeout_s,  # SIGTERM: requests finish
         **uvicorn_logging(settings),
     }
 
@@ -166,7 +167,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     prepare_metrics_dir(settings.workers)  # before uvicorn spawns the workers that inherit it
 
-    uvicorn.run("app.main:app", **uvicorn_options(settings))
+    from app.api.admission import exit_zero_on_sigterm
+
+    with exit_zero_on_sigterm():  # after the graceful shutdown, exit 0 (uvicorn re-raises SIGTERM)
+        uvicorn.run("app.main:app", **uvicorn_options(settings))
     return 0
 
 

@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import docs, openapi, problems
+from app.api.admission import Admission, AdmissionLimits, AdmissionMiddleware, on_exit_signal
 from app.api.limits import BodyLimitMiddleware
 from app.api.routes import batch, health, losses, stream, v2
+from app.api.security import APIKeyMiddleware, cors_options
 from app.losses import evaluate
 from app.observability import middleware as observability
 from app.settings import Settings, get_settings
@@ -26,6 +29,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Warm the engine up once, then report ready; not ready again while shutting down."""
     evaluate("mse", [[0.0, 1.0]], [[1.0, 1.0]])
     app.state.ready = True
+    on_exit_signal(lambda: setattr(app.state, "ready", False))  # 503 while requests drain
     yield
     app.state.ready = False
 
@@ -46,11 +50,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready = False
     for module in (health, losses, stream, batch, v2):
         app.include_router(module.router)
+    # Middleware, outermost first: request id, metrics and log (app/observability, around the
+    # whole stack) > CORS > API keys > body limit > admission > routes. So every answer, 401,
+    # 408, 413 and 503 included, carries X-Request-ID (and CORS headers) and is logged; a CORS
+    # preflight needs no key; a request without a valid key takes no admission permit; a body
+    # over the limit gets a final 413 rather than a 503 to retry. add_middleware wraps what was
+    # added before it, so they are added innermost first.
+    app.state.admission = Admission(  # this worker's permits and in-flight bytes
+        AdmissionLimits(
+            large_body_bytes=settings.large_body_bytes,
+            max_concurrent_large=settings.max_concurrent_large,
+            max_inflight_bytes=settings.max_inflight_bytes,
+            max_body_bytes=settings.max_body_bytes,
+            body_timeout_s=settings.body_timeout_s,
+        )
+    )
+    app.add_middleware(
+        AdmissionMiddleware,
+        admission=app.state.admission,
+        streaming=lambda path: path.startswith("/v1/losses/") and path.endswith("/stream"),
+    )
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         exempt=lambda path: path.endswith("/stream") or path.startswith("/v2/"),
     )
+    if settings.api_key_list:
+        app.add_middleware(
+            APIKeyMiddleware,
+            keys=settings.api_key_list,
+            drain_bytes=settings.max_body_bytes,
+            timeout_s=settings.body_timeout_s,
+        )
+    if settings.cors_origin_list:
+        app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origin_list))
     problems.install(app)
     openapi.install(app)
     docs.install(app)

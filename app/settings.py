@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -32,6 +32,48 @@ class Settings(BaseSettings):
         16_000_000, ge=1, description="Largest number of values in one tensor (422 past it)."
     )
     max_batch_items: int = Field(1000, ge=1, description="Most items in one /v1/batch call.")
+    # Security (app/api/security.py)
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated API keys; when set, /v1 and /v2 need "
+        "Authorization: Bearer <key>. Empty: no key needed.",
+    )
+    cors_origins: str = Field(
+        "", description="Comma-separated origins allowed by CORS, or * for any. Empty: CORS off."
+    )
+    # Load shedding and timeouts, per worker process (app/api/admission.py)
+    large_body_bytes: int = Field(
+        1 * MiB, ge=1, description="A request body over this is large (needs a large permit)."
+    )
+    max_concurrent_large: int = Field(
+        2, ge=1, description="Large requests a worker takes at once (503 past it)."
+    )
+    max_inflight_bytes: int = Field(
+        64 * MiB,
+        ge=1024,
+        description="Request body bytes a worker holds at once while a large request runs "
+        "(503 past it).",
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a request body may send nothing (408 past it)."
+    )
+    graceful_timeout_s: float = Field(
+        25.0, ge=0, description="Seconds requests in progress get to finish after SIGTERM."
+    )
+
+    @property
+    def api_key_list(self) -> list[str]:
+        """The API keys (none: authentication off)."""
+        return _split(self.api_keys.get_secret_value())
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The CORS origins (none: CORS off)."""
+        return _split(self.cors_origins)
+
+
+def _split(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 @lru_cache

@@ -372,6 +372,7 @@ def test_serve_defaults(clean_settings: dict[str, Any]) -> None:
         "port": 8000,
         "workers": 1,
         "log_level": "info",
+        "timeout_graceful_shutdown": 25.0,
         "access_log": False,
     }
 

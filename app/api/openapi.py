@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app.api.problems import Problem
+from app.api.security import SCHEME, protected
 
 # Schemas FastAPI cannot see: bodies parsed by hand, and the problem+json error body.
 _BODY_MODELS: list[type[BaseModel]] = [Problem]
@@ -91,7 +92,64 @@ def install(app: FastAPI) -> None:
                 )
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
+        declare_security_and_shedding(doc)
         app.openapi_schema = doc
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+BEARER_SCHEME: dict[str, Any] = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key: `Authorization: Bearer <key>`. Required only when the server "
+    "sets `LOSSD_API_KEYS`; otherwise every operation is open and the header is ignored. The "
+    "health probes, `/metrics`, `/docs` and `/openapi.json` never need it.",
+}
+_V2_ERROR = " On `/v2` the body also has the protocol's `error` member (the message)."
+_MIDDLEWARE_RESPONSES: dict[str, tuple[str, dict[str, str]]] = {
+    "401": (
+        "Missing or wrong API key (only when the server sets `LOSSD_API_KEYS`).",
+        {"WWW-Authenticate": 'Bearer realm="lossd" (error="invalid_token" for a wrong key).'},
+    ),
+    "408": (
+        "The request body sent nothing for `LOSSD_BODY_TIMEOUT_S` seconds; safe to retry.",
+        {},
+    ),
+    "503": (
+        "Overloaded (too many large requests or request bytes in progress); retry after "
+        "`Retry-After` seconds.",
+        {"Retry-After": "Seconds to wait before retrying."},
+    ),
+}
+
+
+def _middleware_response(status: str, v2: bool) -> dict[str, Any]:
+    description, headers = _MIDDLEWARE_RESPONSES[status]
+    response: dict[str, Any] = {
+        "description": description + (_V2_ERROR if v2 else ""),
+        "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}},
+    }
+    if headers:
+        response["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return response
+
+
+def declare_security_and_shedding(doc: dict[str, Any]) -> None:
+    """Declare the ``bearerAuth`` scheme (optional: ``[{bearerAuth: []}, {}]``, since keys are
+    off unless configured) and the answers the middleware can give: 401 on /v1 and /v2, 408 and
+    503 on every operation that takes a body (see app/api/security.py and admission.py)."""
+    doc.setdefault("components", {})["securitySchemes"] = {SCHEME: BEARER_SCHEME}
+    for path, item in doc.get("paths", {}).items():
+        v2 = path == "/v2" or path.startswith("/v2/")
+        for method, op in item.items():
+            responses = op.setdefault("responses", {})
+            if protected(path):
+                op["security"] = [{SCHEME: []}, {}]
+                responses.setdefault("401", _middleware_response("401", v2))
+            if method in ("post", "put", "patch"):
+                for status in ("408", "503"):
+                    responses.setdefault(status, _middleware_response(status, v2))

@@ -1,0 +1,414 @@
+"""Load shedding and body timeouts, as pure ASGI middleware (no body is buffered here).
+
+Each worker process admits a request before the application reads its body:
+
+- **large requests** (a body over ``LOSSD_LARGE_BODY_BYTES``, known from Content-Length, or counted
+  while a chunked body arrives; a compressed body always counts as large) need one of
+  ``LOSSD_MAX_CONCURRENT_LARGE`` permits;
+- **in-flight bytes**: the bodies of the requests in progress may hold at most
+  ``LOSSD_MAX_INFLIGHT_BYTES`` while another large request is in progress (so one request can
+  always run on its own, whatever its size up to ``LOSSD_MAX_BODY_BYTES``). A request is charged its
+  Content-Length (or the bytes received so far), a compressed body the most it may inflate to
+  (``LOSSD_MAX_BODY_BYTES``), an NDJSON stream its longest line, which is what it holds in memory.
+
+Past a limit the answer is 503 problem+json with ``Retry-After``, never a 500. When the decision
+comes before the body is read, the body is first read and discarded (up to ``LOSSD_MAX_BODY_BYTES``)
+so that a client still uploading gets the 503 intact instead of a connection reset; a client that
+sent ``Expect: 100-continue`` is answered at once, with ``Connection: close``, and sends nothing.
+
+A body that stalls (no data for ``LOSSD_BODY_TIMEOUT_S``) ends with 408 problem+json and
+``Connection: close``. Permits and bytes go back when the application returns, on every path:
+success, error, timeout, 503 half-way through a chunked body, client disconnect.
+
+Decoding multiplies memory (a JSON body is parsed into Python objects before it becomes NumPy
+arrays): peak RSS per worker is about 70 MB + F x LOSSD_MAX_INFLIGHT_BYTES, with F measured at 2
+for binary tensors, 5 for JSON of full-precision floats, 14-16 for JSON of short numbers and 31
+for /v2 JSON ``data`` of one-digit integers; the README states the bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.problems import PROBLEM_JSON, ProblemError
+
+MiB = 1024 * 1024
+#: Seconds a shed client is asked to wait; a few hundred milliseconds frees most permits.
+RETRY_AFTER_S = 1
+#: The status a request gets in logs and metrics when its client went away before the body was
+#: complete (nginx's convention). Nobody receives it.
+CLIENT_CLOSED = 499
+
+
+def is_v2(path: str) -> bool:
+    """Whether ``path`` belongs to the Open Inference Protocol, whose clients read ``error``."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+class EarlyProblemError(ProblemError):
+    """A problem the middleware answers itself (401, 408, 503). On ``/v2`` paths the body also
+    carries the protocol's ``error`` member, the message Triton's clients show."""
+
+    def __init__(self, status: int, detail: str, *, path: str, **kwargs: Any) -> None:
+        super().__init__(status, detail, **kwargs)
+        self.v2 = is_v2(path)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        if self.v2:
+            body["error"] = self.detail
+        return body
+
+
+class OverloadedError(EarlyProblemError):
+    """503: a limit of this worker is reached; the client should retry after ``Retry-After``."""
+
+    def __init__(self, detail: str, *, path: str, close: bool = False) -> None:
+        headers = {"Retry-After": str(RETRY_AFTER_S)}
+        if close:
+            headers["Connection"] = "close"
+        super().__init__(
+            503,
+            f"{detail}; retry after {RETRY_AFTER_S} s",
+            slug="overloaded",
+            path=path,
+            headers=headers,
+        )
+
+
+class BodyTimeoutError(EarlyProblemError):
+    """408: the body stalled. The connection is closed: the rest of the body may still come."""
+
+    def __init__(self, timeout_s: float, *, path: str) -> None:
+        super().__init__(
+            408,
+            f"no request body data arrived for {timeout_s:g} s (LOSSD_BODY_TIMEOUT_S)",
+            slug="body-timeout",
+            path=path,
+            headers={"Connection": "close"},
+        )
+
+
+async def answer_early(
+    problem: ProblemError,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    drain_bytes: int,
+    timeout_s: float,
+) -> None:
+    """Answer ``problem`` before the application has read the body, without resetting a client
+    that is still uploading it: read and discard the body first (at most ``drain_bytes``, each
+    chunk within ``timeout_s``), and close the connection when it could not be drained."""
+    headers = dict(scope["headers"])
+    drained = b"100-continue" not in headers.get(b"expect", b"").lower() and await drain(
+        receive, drain_bytes, timeout_s
+    )
+    if not drained:
+        problem.headers["Connection"] = "close"
+    await problem.response()(scope, receive, send)
+
+
+async def drain(receive: Receive, limit: int, timeout_s: float) -> bool:
+    """Read and discard the request body; whether all of it was read (not past ``limit``, no
+    stall, no disconnect)."""
+    seen = 0
+    while True:
+        try:
+            message = await asyncio.wait_for(receive(), timeout_s)
+        except TimeoutError:
+            return False
+        if message["type"] != "http.request":
+            return False
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+        if seen > limit:
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionLimits:
+    """The settings admission works with (per worker process)."""
+
+    large_body_bytes: int
+    max_concurrent_large: int
+    max_inflight_bytes: int
+    max_body_bytes: int
+    body_timeout_s: float
+
+
+class Admission:
+    """The permits and bytes held by the requests of this process. All of them run on one event
+    loop and each change is synchronous, so there is nothing to lock."""
+
+    def __init__(self, limits: AdmissionLimits) -> None:
+        self.limits = limits
+        self.large = 0  # large requests in progress
+        self.inflight_bytes = 0  # bytes charged to the requests in progress
+
+    def ticket(self) -> Ticket:
+        """An empty claim for one request."""
+        return Ticket(self)
+
+
+class Ticket:
+    """What one request holds: its charged bytes and maybe a large permit."""
+
+    __slots__ = ("admission", "charge", "large")
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+        self.charge = 0
+        self.large = False
+
+    def claim(self, charge: int, large: bool) -> str | None:
+        """Grow the claim to ``charge`` bytes (and a large permit when ``large``); on refusal, why
+        (the claim is then unchanged)."""
+        adm, limits = self.admission, self.admission.limits
+        if large and not self.large and adm.large >= limits.max_concurrent_large:
+            return (
+                f"{adm.large} large requests are in progress, the most this worker takes "
+                "(LOSSD_MAX_CONCURRENT_LARGE)"
+            )
+        extra = charge - self.charge
+        others_large = adm.large - self.large
+        if extra > 0 and others_large and adm.inflight_bytes + extra > limits.max_inflight_bytes:
+            return (
+                f"request bodies in progress hold {adm.inflight_bytes / MiB:.1f} MiB and this one "
+                f"needs {charge / MiB:.1f} MiB of this worker's budget of "
+                f"{limits.max_inflight_bytes / MiB:.1f} MiB (LOSSD_MAX_INFLIGHT_BYTES)"
+            )
+        if large and not self.large:
+            self.large = True
+            adm.large += 1
+        if extra > 0:
+            self.charge = charge
+            adm.inflight_bytes += extra
+        return None
+
+    def release(self) -> None:
+        """Give everything back (idempotent)."""
+        self.admission.inflight_bytes -= self.charge
+        self.admission.large -= self.large
+        self.charge = 0
+        self.large = False
+
+
+class LineMeter:
+    """The longest line of an NDJSON body seen so far (what a stream holds in memory)."""
+
+    __slots__ = ("current", "longest")
+
+    def __init__(self) -> None:
+        self.current = 0  # bytes of the line not finished yet
+        self.longest = 0
+
+    def feed(self, chunk: bytes) -> int:
+        """Account for ``chunk``; the longest line so far, the unfinished one included."""
+        first = chunk.find(b"\n")
+        if first < 0:
+            self.current += len(chunk)
+        else:
+            last = chunk.rfind(b"\n")
+            longest = self.current + first
+            if last - first - 1 > max(self.longest, longest):  # an inner line might be longer
+                longest = max(longest, *map(len, chunk[first + 1 : last].split(b"\n")))
+            self.longest = max(self.longest, longest)
+            self.current = len(chunk) - last - 1
+        return max(self.longest, self.current)
+
+
+class AdmissionMiddleware:
+    """Admit requests by the size of their bodies, shed the rest with 503, time out stalled
+    bodies with 408 (see the module's docstring). ``streaming(path)`` tells the NDJSON stream
+    endpoints, charged by their longest line rather than by their whole body."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        admission: Admission,
+        streaming: Callable[[str], bool] = lambda path: False,
+    ) -> None:
+        self.app = app
+        self.admission = admission
+        self.streaming = streaming
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limits = self.admission.limits
+        headers = dict(scope["headers"])
+        length_header = headers.get(b"content-length")
+        declared = int(length_header) if length_header and length_header.isdigit() else None
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        if (declared is None and not chunked) or declared == 0:
+            await self.app(scope, receive, send)  # no body: nothing to admit or time out
+            return
+        path: str = scope["path"]
+        streaming = self.streaming(path)
+        if declared is not None and declared > limits.max_body_bytes and not streaming:
+            await self.app(scope, receive, send)  # answered 413 before reading, elsewhere
+            return
+        compressed = headers.get(b"content-encoding", b"identity").lower() not in (b"", b"identity")
+        ticket = self.admission.ticket()
+        try:
+            if declared is not None and not streaming:
+                # Decided before the body is read.
+                charge = limits.max_body_bytes if compressed else declared
+                refusal = ticket.claim(charge, compressed or declared > limits.large_body_bytes)
+                if refusal is not None:
+                    await answer_early(
+                        OverloadedError(refusal, path=path),
+                        scope,
+                        receive,
+                        send,
+                        drain_bytes=limits.max_body_bytes,
+                        timeout_s=limits.body_timeout_s,
+                    )
+                    return
+            body = _BodyWatch(ticket, receive, path, compressed, LineMeter() if streaming else None)
+            await self._call_app(scope, body, send)
+        finally:
+            ticket.release()
+
+    async def _call_app(self, scope: Scope, body: _BodyWatch, send: Send) -> None:
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, body.receive, watched_send)
+        except EarlyProblemError as problem:
+            if not started:  # raised by receive() where no exception handler answered it
+                await problem.response()(scope, body.receive, send)
+        except ClientDisconnect:
+            if not body.disconnected:
+                raise
+            if not started:  # nobody reads this; it tells the logs and metrics what happened
+                await _closed_by_client(send)
+
+
+class _BodyWatch:
+    """The ``receive`` of one admitted request: charges the body as it arrives, sheds it when a
+    limit is reached half-way, times out a stalled body."""
+
+    def __init__(
+        self,
+        ticket: Ticket,
+        receive: Receive,
+        path: str,
+        compressed: bool,
+        lines: LineMeter | None,
+    ) -> None:
+        self.ticket = ticket
+        self.inner = receive
+        self.path = path
+        self.compressed = compressed
+        self.lines = lines
+        self.received = 0
+        self.complete = False
+        self.disconnected = False
+
+    async def receive(self) -> Message:
+        if self.complete:  # after the body, e.g. waiting for a disconnect: no timeout
+            message = await self.inner()
+            self.disconnected = self.disconnected or message["type"] == "http.disconnect"
+            return message
+        limits = self.ticket.admission.limits
+        try:
+            message = await asyncio.wait_for(self.inner(), limits.body_timeout_s)
+        except TimeoutError:
+            raise BodyTimeoutError(limits.body_timeout_s, path=self.path) from None
+        if message["type"] == "http.disconnect":
+            self.disconnected = True
+            return message
+        chunk: bytes = message.get("body", b"")
+        more = bool(message.get("more_body", False))
+        self.complete = not more
+        self.received += len(chunk)
+        if self.lines is not None:
+            charge = self.lines.feed(chunk)
+            large = charge > limits.large_body_bytes
+        elif self.compressed:
+            charge, large = max(self.received, limits.max_body_bytes), True
+        else:
+            charge, large = self.received, self.received > limits.large_body_bytes
+        refusal = self.ticket.claim(charge, large)
+        if refusal is not None:
+            drained = not more or await drain(
+                self.inner, limits.max_body_bytes, limits.body_timeout_s
+            )
+            self.complete = True
+            raise OverloadedError(refusal, path=self.path, close=not drained)
+        return message
+
+
+async def _closed_by_client(send: Send) -> None:
+    body = orjson.dumps(
+        {
+            "type": "urn:lossd:problem:client-closed-request",
+            "title": "Client closed request",
+            "status": CLIENT_CLOSED,
+            "detail": "the client closed the connection before its body was complete",
+            "errors": [],
+        }
+    )
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": CLIENT_CLOSED, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def on_exit_signal(callback: Callable[[], None]) -> None:
+    """Call ``callback`` as soon as SIGTERM or SIGINT arrives, then let the handler already in
+    place (uvicorn's graceful shutdown) run. uvicorn reports the shutdown to the application only
+    once every connection has closed; this is how ``/readyz`` turns 503 while requests drain.
+    Signals can only be handled in the main thread: elsewhere (a test client) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(
+            signum: int, frame: FrameType | None, previous: Any = previous, sig: int = sig
+        ) -> None:
+            callback()
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL:  # nobody else handles it: do what it would have
+                signal.signal(sig, signal.SIG_DFL)
+                signal.raise_signal(sig)
+
+        signal.signal(sig, handler)
+
+
+@contextmanager
+def exit_zero_on_sigterm() -> Iterator[None]:
+    """Around ``uvicorn.run``: uvicorn re-raises SIGTERM once its graceful shutdown is over,
+    which would end the process with status 143; exit 0 instead, a clean stop."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        sys.exit(0)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,557 @@
+"""Load shedding and body timeouts (app/api/admission.py) on the ASGI app, driven message by
+message so a test controls when each piece of a body arrives, stalls or never comes.
+
+After every scenario the worker's permits and in-flight bytes are back to zero: success, error,
+413, 503 before and half-way through a body, 408 and client disconnect each release what they
+held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from app.api.admission import (
+    Admission,
+    AdmissionLimits,
+    LineMeter,
+    Ticket,
+)
+from app.main import create_app
+from app.settings import Settings
+
+KiB = 1024
+SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
+SEED_MSE = [0.6666667, 0.33333334]
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+
+
+@dataclass
+class Answer:
+    """What the app sent for one request, and how much of the body it read."""
+
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    chunks_read: int = 0
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def padded(doc: dict[str, Any], size: int) -> bytes:
+    """``doc`` as JSON padded with spaces to ``size`` bytes (JSON ignores trailing spaces)."""
+    raw = json.dumps(doc).encode()
+    assert len(raw) <= size
+    return raw + b" " * (size - len(raw))
+
+
+async def send_request(
+    app: FastAPI,
+    path: str,
+    chunks: list[bytes] | Callable[[], AsyncIterator[bytes]],
+    *,
+    headers: dict[str, str] | None = None,
+    content_length: bool = True,
+    disconnect: bool = False,
+) -> Answer:
+    """One HTTP request through the ASGI app. ``chunks`` is the body, all at once as a list (with
+    Content-Length unless ``content_length`` is false: chunked) or an async generator (chunked)
+    whose pauses are the client's. ``disconnect``: the client goes away after the last chunk."""
+    answer = Answer()
+    hdrs = {"content-type": JSON, **(headers or {})}
+    if isinstance(chunks, list):
+        if content_length:
+            hdrs["content-length"] = str(sum(map(len, chunks)))
+        else:
+            hdrs["transfer-encoding"] = "chunked"
+        listed = chunks
+
+        async def generate() -> AsyncIterator[bytes]:
+            for chunk in listed:
+                yield chunk
+
+        source = generate()
+    else:
+        hdrs["transfer-encoding"] = "chunked"
+        source = chunks()
+    done = False
+
+    async def receive() -> dict[str, Any]:
+        # A generator's end is known only once it is asked for one more chunk, as a server
+        # knows a chunked body's end from its last (empty) chunk.
+        nonlocal done
+        if done:
+            if disconnect:
+                return {"type": "http.disconnect"}
+            await asyncio.Event().wait()  # a live client: nothing more until it goes away
+        chunk = await anext(source, None)
+        if chunk is None:
+            done = True
+            if disconnect:
+                return {"type": "http.disconnect"}
+            return {"type": "http.request", "body": b"", "more_body": False}
+        answer.chunks_read += 1
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+        elif message["type"] == "http.response.body":
+            answer.body += message.get("body", b"")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in hdrs.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    return answer
+
+
+def make_app(**overrides: Any) -> FastAPI:
+    settings = {
+        "large_body_bytes": 4 * KiB,
+        "max_concurrent_large": 1,
+        "max_inflight_bytes": 64 * KiB,
+        "max_body_bytes": 256 * KiB,
+        "body_timeout_s": 5.0,
+        **overrides,
+    }
+    return create_app(Settings(**settings))
+
+
+def admission(app: FastAPI) -> Admission:
+    adm: Admission = app.state.admission
+    return adm
+
+
+def assert_released(app: FastAPI) -> None:
+    adm = admission(app)
+    assert (adm.large, adm.inflight_bytes) == (0, 0), "a request kept what it held"
+
+
+def assert_problem(answer: Answer, status: int) -> dict[str, Any]:
+    assert answer.status == status, answer
+    assert answer.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = answer.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    return body
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    async def main() -> Any:
+        return await asyncio.wait_for(coro, 30)
+
+    return asyncio.run(main())
+
+
+async def held(gate: asyncio.Event, first: bytes, rest: bytes) -> AsyncIterator[bytes]:
+    """A body whose client sends ``first``, waits for ``gate``, then sends ``rest``."""
+    yield first
+    await gate.wait()
+    yield rest
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.001)
+
+
+# --- the bookkeeping alone ---------------------------------------------------------------------
+
+
+LIMITS = AdmissionLimits(
+    large_body_bytes=100,
+    max_concurrent_large=2,
+    max_inflight_bytes=1000,
+    max_body_bytes=5000,
+    body_timeout_s=1.0,
+)
+
+
+def test_large_permits_are_limited_and_given_back() -> None:
+    adm = Admission(LIMITS)
+    a, b, c = Ticket(adm), Ticket(adm), Ticket(adm)
+    assert a.claim(200, True) is None
+    assert b.claim(200, True) is None
+    refusal = c.claim(200, True)
+    assert refusal is not None and "LOSSD_MAX_CONCURRENT_LARGE" in refusal
+    assert (adm.large, adm.inflight_bytes) == (2, 400)  # the refused claim took nothing
+    a.release()
+    a.release()  # idempotent
+    assert c.claim(200, True) is None
+    b.release()
+    c.release()
+    assert (adm.large, adm.inflight_bytes) == (0, 0)
+
+
+def test_budget_sheds_only_while_another_large_request_runs() -> None:
+    adm = Admission(LIMITS)
+    big, small, other = Ticket(adm), Ticket(adm), Ticket(adm)
+    # Alone, a request is admitted whatever its size: it could never run otherwise.
+    assert big.claim(4000, True) is None
+    refusal = small.claim(50, False)
+    assert refusal is not None and "LOSSD_MAX_INFLIGHT_BYTES" in refusal
+    big.release()
+    # Small requests beyond the budget are admitted while no large one runs...
+    for _ in range(30):
+        assert Ticket(adm).claim(50, False) is None
+    # ...and a large one too, since the budget is held by small ones only.
+    assert other.claim(600, True) is None
+    assert adm.inflight_bytes == 30 * 50 + 600
+
+
+def test_a_claim_grows_as_a_chunked_body_arrives() -> None:
+    adm = Admission(LIMITS)
+    first, second = Ticket(adm), Ticket(adm)
+    assert first.claim(600, True) is None
+    assert second.claim(50, False) is None
+    assert second.claim(300, False) is None  # 950 of 1000
+    refusal = second.claim(500, True)  # over the budget while `first` runs
+    assert refusal is not None
+    assert (second.charge, second.large, adm.large, adm.inflight_bytes) == (300, False, 1, 900)
+    first.release()
+    assert second.claim(500, True) is None  # alone now
+    second.release()
+    assert (adm.large, adm.inflight_bytes) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "longest"),
+    [
+        ([b"abc"], 3),
+        ([b"ab", b"cd\nx"], 4),
+        ([b"a\nbbbbbb\ncc"], 6),
+        ([b"a\n", b"bbb", b"bbb\n", b"c"], 6),
+        ([b"\n\n\n"], 0),
+        ([b"aaaa\nb\n", b"cc\nddddddd"], 7),
+        ([b"aa\n" * 100 + b"b" * 50 + b"\n" + b"c\n" * 100], 50),
+    ],
+)
+def test_line_meter_tracks_the_longest_line(chunks: list[bytes], longest: int) -> None:
+    meter = LineMeter()
+    seen = [meter.feed(chunk) for chunk in chunks]
+    assert seen[-1] == longest
+    whole = b"".join(chunks)
+    assert seen[-1] == max(len(line) for line in whole.split(b"\n"))
+
+
+# --- through the app ---------------------------------------------------------------------------
+
+
+def test_success_and_errors_release_everything() -> None:
+    app = make_app()
+
+    async def scenario() -> None:
+        ok = await send_request(app, "/v1/losses/mse", [padded(SEED, 10 * KiB)])
+        assert ok.status == 200, ok
+        assert ok.json()["per_sample"] == SEED_MSE
+        bad = await send_request(app, "/v1/losses/mse", [padded({"y_true": [[1]]}, 10 * KiB)])
+        assert_problem(bad, 422)
+        unknown = await send_request(app, "/v1/losses/nope", [padded(SEED, 10 * KiB)])
+        assert_problem(unknown, 404)
+        chunked = await send_request(
+            app, "/v1/batch", [b'{"items": [', b" " * (300 * KiB)], content_length=False
+        )
+        assert_problem(chunked, 413)
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_a_large_request_past_the_permits_gets_503_before_its_body_is_read() -> None:
+    app = make_app()
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        body = padded(SEED, 10 * KiB)
+        first = asyncio.create_task(
+            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
+        )
+        await until(lambda: admission(app).large == 1)
+        refused = await send_request(
+            app, "/v1/losses/mse", [padded(SEED, 10 * KiB)[:5000], b" " * 5000]
+        )
+        problem = assert_problem(refused, 503)
+        assert refused.headers["retry-after"] == "1"
+        assert "LOSSD_MAX_CONCURRENT_LARGE" in problem["detail"]
+        assert "error" not in problem
+        assert refused.chunks_read == 2  # drained, so a client still uploading reads the 503
+        assert "connection" not in refused.headers
+        small = await send_request(app, "/v1/losses/mse", [json.dumps(SEED).encode()])
+        assert small.status == 200  # small requests are not held up
+        gate.set()
+        done = await first
+        assert done.status == 200 and done.json()["per_sample"] == SEED_MSE
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_v2_refusals_carry_the_protocols_error_member() -> None:
+    app = make_app()
+    infer = {
+        "inputs": [
+            {"name": "y_true", "datatype": "FP32", "shape": [2, 3], "data": [0, 1, 1, 0, 0, 1]},
+            {"name": "y_pred", "datatype": "FP32", "shape": [2, 3], "data": [1, 1, 0, 1, 0, 1]},
+        ]
+    }
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        body = padded(infer, 10 * KiB)
+        first = asyncio.create_task(
+            send_request(app, "/v2/models/mse/infer", lambda: held(gate, body[:6000], body[6000:]))
+        )
+        await until(lambda: admission(app).large == 1)
+        refused = await send_request(app, "/v2/models/mse/infer", [padded(infer, 10 * KiB)])
+        problem = assert_problem(refused, 503)
+        assert problem["error"] == problem["detail"]
+        gate.set()
+        done = await first
+        assert done.status == 200, done
+        assert done.json()["outputs"][0]["data"] == pytest.approx(SEED_MSE)
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_a_chunked_body_turning_large_is_shed_half_way() -> None:
+    app = make_app()
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        body = padded(SEED, 10 * KiB)
+        first = asyncio.create_task(
+            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
+        )
+        await until(lambda: admission(app).large == 1)
+        chunks = [padded(SEED, 9 * KiB)[i : i + KiB] for i in range(0, 9 * KiB, KiB)]
+        refused = await send_request(app, "/v1/losses/mse", chunks, content_length=False)
+        assert_problem(refused, 503)
+        assert refused.headers["retry-after"] == "1"
+        assert refused.chunks_read == 9  # the rest was drained
+        assert admission(app).large == 1
+        gate.set()
+        assert (await first).status == 200
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_the_byte_budget_sheds_while_a_large_request_runs() -> None:
+    app = make_app(max_concurrent_large=4, max_inflight_bytes=16 * KiB)
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        body = padded(SEED, 10 * KiB)
+        first = asyncio.create_task(
+            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
+        )
+        await until(lambda: admission(app).large == 1)
+        refused = await send_request(app, "/v1/losses/mse", [padded(SEED, 12 * KiB)])
+        assert "LOSSD_MAX_INFLIGHT_BYTES" in assert_problem(refused, 503)["detail"]
+        fits = await send_request(app, "/v1/losses/mse", [padded(SEED, 5 * KiB)])
+        assert fits.status == 200
+        gate.set()
+        assert (await first).status == 200
+        alone = await send_request(app, "/v1/losses/mse", [padded(SEED, 20 * KiB)])
+        assert alone.status == 200  # over the budget, but alone
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_expect_100_continue_is_refused_without_reading_the_body() -> None:
+    app = make_app()
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        body = padded(SEED, 10 * KiB)
+        first = asyncio.create_task(
+            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
+        )
+        await until(lambda: admission(app).large == 1)
+        refused = await send_request(
+            app,
+            "/v1/losses/mse",
+            [padded(SEED, 10 * KiB)],
+            headers={"expect": "100-continue"},
+        )
+        assert_problem(refused, 503)
+        assert refused.chunks_read == 0
+        assert refused.headers["connection"] == "close"
+        gate.set()
+        await first
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_a_compressed_body_counts_as_large() -> None:
+    app = make_app()
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        body = padded(SEED, 10 * KiB)
+        first = asyncio.create_task(
+            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
+        )
+        await until(lambda: admission(app).large == 1)
+        refused = await send_request(
+            app, "/v2/models/mse/infer", [b"\x1f\x8b tiny"], headers={"content-encoding": "gzip"}
+        )
+        assert_problem(refused, 503)
+        gate.set()
+        await first
+
+    run(scenario())
+    assert_released(app)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/v1/losses/mse", JSON), ("/v1/batch", JSON), ("/v1/losses/mse/stream", NDJSON)],
+)
+def test_a_stalled_body_gets_408_and_releases(path: str, content_type: str) -> None:
+    app = make_app(body_timeout_s=0.2)
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b'{"y_true": [[0, 1]], ' + b" " * (5 * KiB)  # large: takes a permit
+        await asyncio.sleep(60)
+        yield b"never"
+
+    async def scenario() -> None:
+        answer = await send_request(app, path, stalls, headers={"content-type": content_type})
+        problem = assert_problem(answer, 408)
+        assert "LOSSD_BODY_TIMEOUT_S" in problem["detail"]
+        assert answer.headers["connection"] == "close"
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_a_stalled_v2_body_gets_408_with_error() -> None:
+    app = make_app(body_timeout_s=0.2)
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b'{"inputs": '
+        await asyncio.sleep(60)
+        yield b"[]}"
+
+    async def scenario() -> None:
+        answer = await send_request(app, "/v2/models/mse/infer", stalls)
+        assert "error" in assert_problem(answer, 408)
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_a_slow_body_that_keeps_sending_is_not_timed_out() -> None:
+    app = make_app(body_timeout_s=0.3)
+    raw = json.dumps(SEED).encode()
+
+    async def slow() -> AsyncIterator[bytes]:
+        for i in range(0, len(raw), 8):
+            await asyncio.sleep(0.05)  # 0.5 s in all, each gap well inside the timeout
+            yield raw[i : i + 8]
+
+    answer = run(send_request(app, "/v1/losses/mse", slow))
+    assert answer.status == 200 and answer.json()["per_sample"] == SEED_MSE
+    assert_released(app)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/v1/losses/mse", JSON),
+        ("/v1/losses/mse/stream", NDJSON),
+        ("/v2/models/mse/infer", JSON),
+    ],
+)
+def test_a_client_gone_half_way_releases_and_is_logged_as_499(path: str, content_type: str) -> None:
+    app = make_app()
+    body = padded(SEED, 10 * KiB)
+    answer = run(
+        send_request(
+            app,
+            path,
+            [body[:6000], body[6000:8000]],
+            headers={"content-type": content_type},
+            content_length=False,
+            disconnect=True,
+        )
+    )
+    assert answer.status == 499
+    assert_released(app)
+
+
+def test_streams_are_charged_by_their_longest_line() -> None:
+    app = make_app()
+    line = json.dumps(SEED).encode() + b"\n"
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        body = padded(SEED, 10 * KiB)
+        first = asyncio.create_task(
+            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
+        )
+        await until(lambda: admission(app).large == 1)
+        # 20 KiB of short lines: not large, runs while the permit is taken
+        many = await send_request(
+            app,
+            "/v1/losses/mse/stream",
+            [line] * (20 * KiB // len(line)),
+            headers={"content-type": NDJSON},
+        )
+        assert many.status == 200, many
+        assert many.json()["count"] == 2 * (20 * KiB // len(line))
+        # one line over the large threshold needs a permit
+        long_line = padded(SEED, 5 * KiB) + b"\n"
+        refused = await send_request(
+            app, "/v1/losses/mse/stream", [long_line], headers={"content-type": NDJSON}
+        )
+        assert_problem(refused, 503)
+        gate.set()
+        assert (await first).status == 200
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_requests_without_a_body_pass_untouched() -> None:
+    app = make_app(max_concurrent_large=1)
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        body = padded(SEED, 10 * KiB)
+        first = asyncio.create_task(
+            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
+        )
+        await until(lambda: admission(app).large == 1)
+        empty = await send_request(app, "/v1/losses/mse", [])
+        assert_problem(empty, 400)  # an empty body is malformed JSON, not a 503
+        gate.set()
+        await first
+
+    run(scenario())
+    assert_released(app)
