@@ -42,8 +42,28 @@ class Client:
         body: bytes | Iterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes]:
-        """Send one request (an iterable body goes chunked) and read the whole response."""
+        """Send one request (an iterable body goes chunked) and read the whole response.
+
+        A bytes body is sent again once on a new connection if the server had closed the idle
+        one (uvicorn closes keep-alive connections after 5 s, e.g. while the next body is built).
+        """
         chunked = body is not None and not isinstance(body, bytes)
+        try:
+            return self._send(method, path, body, headers, chunked)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            if chunked:
+                raise
+            self.conn.close()
+            return self._send(method, path, body, headers, chunked)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None,
+        headers: Mapping[str, str] | None,
+        chunked: bool,
+    ) -> tuple[int, bytes]:
         self.conn.request(
             method, path, body=body, headers=dict(headers or {}), encode_chunked=chunked
         )

@@ -15,7 +15,9 @@ import argparse
 import collections
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -55,7 +57,8 @@ def main() -> None:
     parser.add_argument("--elements", type=int, default=1_000_000, help="pairs per request")
     parser.add_argument("--requests", type=int, default=8)
     args = parser.parse_args()
-    py_spy = shutil.which("py-spy")
+    beside = Path(sys.executable).with_name("py-spy")  # the virtualenv's, when not on PATH
+    py_spy = shutil.which("py-spy") or (str(beside) if beside.exists() else None)
     if py_spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     body = payloads.json_body(*payloads.tensors(args.elements))
@@ -71,7 +74,7 @@ def main() -> None:
         time.sleep(1.0)  # py-spy attaches
         timing = client.time("/v1/losses/mse", body, JSON, args.requests, warmup=0)
         client.close()
-        spy.terminate()  # py-spy writes its output on SIGTERM/SIGINT
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
         spy.wait(timeout=30)
         print(f"{args.requests} requests of {len(body) / 1e6:.1f} MB, median {timing.median:.3f} s")
         print(summarize(out.read_text()))

@@ -1,10 +1,11 @@
-"""Reading request bodies: content type, the fast tensor path, errors located in the body.
+"""Reading request bodies: content type, Rust-side JSON parsing, errors located in the body.
 
-Where the time goes for a 40 MB body of two 1000x1000 float32 tensors (py-spy, see
-``bench/profile_json.py``): almost all of it in JSON parsing. Pydantic's ``model_validate_json``
-then ``np.asarray`` over its lists cost ~1.7x orjson's parse plus ``np.asarray``, so tensor bodies
-take the fast path below and Pydantic validates only the small remainder; any body the fast path
-does not accept as it stands goes through Pydantic whole, which owns every error message.
+Where a large JSON request's time goes (``python -m bench.profile_json``, py-spy on a live server,
+two 1000x1000 float32 tensors in 38.5 MB): parsing (Pydantic's Rust parser building the Python
+lists) and one ``np.asarray`` per tensor, plus receiving the body in uvicorn; nothing else shows.
+An orjson parse feeding ``np.asarray`` directly was tried and measured against this path
+(interleaved, CPU time): no faster (288 vs 293 ms), and slower for small bodies (it has to
+re-validate the rest of the body), so Pydantic parses the whole body.
 """
 
 from __future__ import annotations
@@ -20,10 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.api.problems import ProblemError, from_loss_error, pointer, validation_problem
-from app.api.schemas import TensorPair
 from app.losses import Evaluation, LossError
-from app.losses.numerics import FloatArray
-from app.losses.tensors import try_array
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,9 +47,6 @@ def parse_json(
     model: type[M], body: bytes | str, context: dict[str, Any], prefix: Sequence[str | int] = ()
 ) -> M:
     """Validate ``body`` into ``model`` (400 for malformed JSON, 422 for invalid content)."""
-    fast = parse_tensors_fast(model, body, context)
-    if fast is not None:
-        return fast
     try:
         return model.model_validate_json(body, context=context)
     except ValidationError as exc:
@@ -66,48 +61,6 @@ def parse_json(
         raise validation_problem(errors, prefix) from None
     except LossError as exc:
         raise from_loss_error(exc, prefix) from None
-
-
-#: Tensors the fast path decodes itself; ``sample_weight`` is usually small and goes via Pydantic.
-FAST_TENSORS = ("y_true", "y_pred")
-
-
-def parse_tensors_fast(model: type[M], body: bytes | str, context: dict[str, Any]) -> M | None:
-    """``model`` from ``body`` the fast way, or ``None`` where the body needs the full diagnosis.
-
-    orjson parses the body once; ``y_true`` and ``y_pred`` become arrays by one ``np.asarray``
-    each (:func:`try_array`: rectangular, numeric, finite, non-empty), within the element limit;
-    the rest of the body (options, reduction, dtype, sample_weight) is re-encoded, a few bytes, and
-    validated by Pydantic's JSON mode exactly as on the slow path. ``None`` for anything else
-    (malformed JSON, NaN literals, a bad tensor, a bad field), so the slow path reports it with
-    the same message and pointer as always.
-    """
-    if not issubclass(model, TensorPair):
-        return None
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    dtype = data.get("dtype", "float32") if "dtype" in model.model_fields else None
-    dtype = dtype or context.get("dtype", "float32")
-    if not isinstance(dtype, str):
-        return None
-    limit = context.get("max_elements")
-    decoded: dict[str, FloatArray] = {}
-    for name in FAST_TENSORS:
-        array = try_array(data.get(name), dtype) if isinstance(data.get(name), list) else None
-        if array is None or (limit is not None and array.size > limit):
-            return None
-        decoded[name] = array
-        data[name] = []  # the model validator takes the decoded array instead
-    try:
-        return model.model_validate_json(
-            orjson.dumps(data), context={**context, "decoded": decoded}
-        )
-    except (ValidationError, LossError, orjson.JSONEncodeError):
-        return None
 
 
 async def offload(body_size: int, fn: Any, *args: Any) -> Any:

@@ -1,12 +1,8 @@
 """Request and response models of the v1 API.
 
-Tensors arrive as nested JSON lists of numbers. The models describe the bodies (OpenAPI) and
-validate everything but the big tensors: ``app.api.bodies.parse_json`` parses a body with orjson,
-turns ``y_true`` and ``y_pred`` into NumPy arrays itself (one ``np.asarray`` each) and hands them
-to the model validator through the validation context. Anything unusual falls back to Pydantic
-parsing the whole body (``model_validate_json``), whose model validator turns each tensor into one
-NumPy array and checks it (rectangular, numeric, finite, non-empty, within the element limit) with
-errors located in the body.
+Tensors arrive as nested JSON lists of numbers. Pydantic parses the body in Rust
+(``model_validate_json``); the model validator then turns each tensor into one NumPy array with a
+single call and checks it (rectangular, numeric, finite, non-empty, within the element limit).
 Shapes are matched by the engine, which knows each loss's rule (sparse labels have one axis fewer).
 """
 
@@ -84,13 +80,7 @@ class TensorPair(BaseModel):
         context = info.context or {}
         limit = context.get("max_elements")
         dtype = getattr(self, "dtype", None) or context.get("dtype", "float32")
-        # Tensors the fast path (app.api.bodies.parse_json) already decoded and checked.
-        decoded: dict[str, FloatArray] = context.get("decoded") or {}
         for name in ("y_true", "y_pred", "sample_weight"):
-            if name in decoded:
-                self._arrays[name] = decoded[name]
-                setattr(self, name, _DECODED)
-                continue
             data = getattr(self, name)
             if data is None:
                 self._arrays[name] = None

@@ -1,8 +1,7 @@
 """Turning client data into validated float arrays, with errors that say where the problem is.
 
-The fast path (:func:`try_array`) is one ``np.asarray`` call and a finiteness test; only when it
-fails do we walk the nested lists to find the first offending element, so a good request never
-pays for the diagnosis.
+The fast path is one ``np.asarray`` call; only when it fails do we walk the nested lists to find
+the first offending row, so a good request never pays for the diagnosis.
 """
 
 from __future__ import annotations
@@ -24,9 +23,6 @@ def to_array(data: Any, field: str, dtype: str = "float32", *, min_rank: int = 1
     ragged rows, strings, booleans-as-objects, NaN or infinity, a scalar where a tensor is needed,
     or an empty tensor.
     """
-    fast = try_array(data, dtype, min_rank=min_rank)
-    if fast is not None:
-        return fast
     if isinstance(data, np.ndarray):
         array = data
     else:
@@ -54,29 +50,6 @@ def to_array(data: Any, field: str, dtype: str = "float32", *, min_rank: int = 1
             f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}", field="dtype"
         ) from None
     check_finite(out, field)
-    return out
-
-
-def try_array(data: Any, dtype: str = "float32", *, min_rank: int = 1) -> FloatArray | None:
-    """The array :func:`to_array` returns for ``data``, or ``None`` wherever it would raise.
-
-    The fast path: one ``np.asarray`` (NumPy checks that the nesting is rectangular and numeric
-    in C), one ``astype`` and one finiteness test; no error message is built, so callers that get
-    ``None`` run :func:`to_array` (or their own slower path) for the located diagnosis.
-    """
-    target = DTYPES.get(dtype)
-    if target is None:
-        return None
-    try:
-        array = np.asarray(data)
-    except ValueError:  # ragged, or nested deeper than NumPy's 64 dimensions
-        return None
-    if array.dtype.kind not in "biuf" or array.ndim < min_rank or array.size == 0:
-        return None
-    with np.errstate(over="ignore"):  # out of the dtype's range: inf, refused just below
-        out = array.astype(target, copy=False)
-    if not np.isfinite(out).all():
-        return None
     return out
 
 
