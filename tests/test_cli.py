@@ -342,12 +342,15 @@ def test_losses_table(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.fixture
 def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """No LOSSD_* variables (restored afterwards), fresh settings, and uvicorn.run recorded."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv("LOSSD_" + name.upper(), raising=False)
-    # serve may export a metrics directory for its workers; keep it out of later tests (set
-    # first: delenv alone records nothing to undo for a variable that was not there)
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    # serve exports its flags (LOSSD_*) and a metrics directory (PROMETHEUS_MULTIPROC_DIR) for
+    # its workers; set each variable before deleting it, since delenv alone records nothing to
+    # undo for a variable that was not there, and the exports would leak into later tests
+    for name in [
+        *("LOSSD_" + n.upper() for n in Settings.model_fields),
+        "PROMETHEUS_MULTIPROC_DIR",
+    ]:
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     calls: dict[str, Any] = {}
 
     def fake_run(app: str, **kwargs: Any) -> None:
