@@ -106,10 +106,16 @@ def test_every_kind_of_response_carries_the_id(make_client: Callable[..., TestCl
 # --- the request log -------------------------------------------------------------------------
 
 
-def test_one_json_line_per_request(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def logged(make_client: Callable[..., TestClient]) -> TestClient:
+    """A client whose app logs as JSON at level info, whatever the environment says."""
+    return make_client(log_level="info", log_format="json")
+
+
+def test_one_json_line_per_request(logged: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
     log_lines(capsys)  # start-up
-    response = client.post("/v1/losses/MSE?x=1", json=SEED, headers={"X-Request-ID": "req-7"})
-    client.get("/v1/losses")
+    response = logged.post("/v1/losses/MSE?x=1", json=SEED, headers={"X-Request-ID": "req-7"})
+    logged.get("/v1/losses")
     first, second = request_lines(capsys)
     assert set(first) == {"time", "level", "logger", "message", *FIELDS}
     assert first["time"].endswith("+00:00") and first["level"] == "info"
@@ -136,13 +142,13 @@ def test_one_json_line_per_request(client: TestClient, capsys: pytest.CaptureFix
 
 
 def test_batch_and_errors_in_the_log(
-    client: TestClient, capsys: pytest.CaptureFixture[str]
+    logged: TestClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log_lines(capsys)
     items = [{"loss": ["mse", "mae"], **SEED}, {"loss": "hinge", **SEED}]
-    client.post("/v1/batch", json={"items": items})
-    client.post("/v1/losses/huber", json={"y_true": [[1]], "y_pred": [[1, 2]]})
-    client.get("/nowhere")
+    logged.post("/v1/batch", json={"items": items})
+    logged.post("/v1/losses/huber", json={"y_true": [[1]], "y_pred": [[1, 2]]})
+    logged.get("/nowhere")
     batch, invalid, unmatched = request_lines(capsys)
     assert (batch["route"], batch["status"], batch["loss"], batch["elements"]) == (
         "/v1/batch",
@@ -155,14 +161,14 @@ def test_batch_and_errors_in_the_log(
 
 
 def test_unhandled_error_logs_its_traceback_with_the_request_id(
-    client: TestClient, capsys: pytest.CaptureFixture[str]
+    logged: TestClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def boom() -> None:
         raise RuntimeError("a bug")
 
-    client.app.add_api_route("/boom", boom)  # type: ignore[attr-defined]
+    logged.app.add_api_route("/boom", boom)  # type: ignore[attr-defined]
     log_lines(capsys)
-    client.get("/boom", headers={"X-Request-ID": "req-500"})
+    logged.get("/boom", headers={"X-Request-ID": "req-500"})
     error, request = log_lines(capsys)
     assert error["logger"] == "lossd" and error["level"] == "error"
     assert error["request_id"] == "req-500"
@@ -173,7 +179,7 @@ def test_unhandled_error_logs_its_traceback_with_the_request_id(
 def test_text_format(
     make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    client = make_client(log_format="text")
+    client = make_client(log_level="info", log_format="text")
     capsys.readouterr()
     client.get("/v1/losses/mse", headers={"X-Request-ID": "t-1"})
     client.get("/v1/losses/no such loss")

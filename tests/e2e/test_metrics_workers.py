@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 EVALUATIONS = 12  # POST /v1/losses/mse on the 2x3 seed tensors: 6 elements each
 PROBES = 8  # GET /healthz
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LOGGING = {"LOSSD_LOG_FORMAT": "json", "LOSSD_LOG_LEVEL": "info"}  # whatever the shell says
 
 
 def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -130,7 +131,9 @@ def test_lossd_serve_two_workers(
 ) -> None:
     """`lossd serve --workers 2` with no PROMETHEUS_MULTIPROC_DIR makes a temporary one."""
     monkeypatch.delenv(MULTIPROCESS_ENV, raising=False)
-    server = start_process(argv=lambda port: [*lossd_serve_argv(port), "--workers", "2"])
+    server = start_process(
+        env=LOGGING, argv=lambda port: [*lossd_serve_argv(port), "--workers", "2"]
+    )
     ids = send_traffic(server.url)
     check_counts_add_up(server.url)
     lines = request_lines(server, ids)
@@ -169,7 +172,7 @@ def test_plain_uvicorn_two_workers(
             "2",
         ]
 
-    server = start_process(env={MULTIPROCESS_ENV: str(tmp_path)}, argv=argv)
+    server = start_process(env={**LOGGING, MULTIPROCESS_ENV: str(tmp_path)}, argv=argv)
     ids = send_traffic(server.url)
     check_counts_add_up(server.url)
     request_lines(server, ids)
