@@ -164,3 +164,10 @@ def naive(cpus: str | None = None) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "bench.baselines.naive_app:app", "--port", str(port)]
     return Server("naive FastAPI app", argv, {}, port, cpus=cpus)
+
+
+def body_sink(cpus: str | None = None) -> Server:
+    """The HTTP floor: ``uvicorn bench.baselines.body_sink:app``, reading bodies and no more."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "bench.baselines.body_sink:app", "--port", str(port)]
+    return Server("bare ASGI body sink", argv, {}, port, ready_path="/", cpus=cpus)
