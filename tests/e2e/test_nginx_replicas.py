@@ -135,6 +135,17 @@ class Nginx:
         lines = self.log_path.read_text().splitlines()
         return [json.loads(line) for line in lines if line.startswith("{")]
 
+    def entries_through(self, last: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The access log once it has the entry ``last`` picks. nginx writes an entry when the
+        request is finished, which may be just after the client got its answer."""
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            entries = self.entries()
+            if any(last(e) for e in entries):
+                return entries
+            assert time.monotonic() < deadline, "the awaited access-log entry never came"
+            time.sleep(0.01)
+
 
 @pytest.fixture
 def replicas(start_process: Callable[..., ServerProcess]) -> Iterator[list[ServerProcess]]:
@@ -215,18 +226,20 @@ def test_traffic_is_spread_and_request_ids_pass(
             body, expected = seed_request("mean_squared_error", 1 + i)
             response = client.post("/v1/losses/mse", json=body, headers={"X-Request-ID": f"s{i}"})
             assert is_correct(response, "mean_squared_error", expected), response.text
-        generated = client.get("/healthz")
+            assert response.headers["x-request-id"] == f"s{i}"  # reached lossd, echoed back
+        generated = client.get("/healthz?no-id")
         assert generated.status_code == 200
-    entries = nginx.entries()
+    entries = nginx.entries_through(lambda e: e["uri"] == "/healthz?no-id")
     posts = [e for e in entries if e["method"] == "POST"]
     served = Counter(final_upstream(e) for e in posts)
     # round robin over three healthy replicas: every one serves some of the 12
     assert set(served) == {r.port for r in replicas}, served
     assert [e["request_id"] for e in posts] == [f"s{i}" for i in range(12)]
     # no X-Request-ID from the client: nginx makes one (32 hex digits) and passes it on
-    (health,) = [e for e in entries if e["uri"] == "/healthz" and e["status"] == 200][-1:]
+    (health,) = [e for e in entries if e["uri"] == "/healthz?no-id"]
     assert len(health["request_id"]) == 32
     int(health["request_id"], 16)
+    assert generated.headers["x-request-id"] == health["request_id"]  # the one lossd got
 
 
 def test_body_limit_and_unknown_loss_through_nginx(nginx: Nginx) -> None:
@@ -251,7 +264,7 @@ def test_body_limit_and_unknown_loss_through_nginx(nginx: Nginx) -> None:
         response = client.post("/v1/losses/msee", json={"y_true": [[0]], "y_pred": [[1]]})
         assert response.status_code == 404
         assert "mse" in response.json()["suggestions"]
-    entries = nginx.entries()
+    entries = nginx.entries_through(lambda e: e["uri"] == "/v1/losses/msee")
     assert [e["upstream"] for e in entries if e["status"] == 413] == [""]  # no replica asked
     tried = [e["upstream"] for e in entries if e["uri"] == "/v1/losses/msee"]
     assert len(tried) == 1
@@ -344,7 +357,8 @@ def test_killed_replica_costs_at_most_retryable_errors(
                 "/v1/losses/logcosh", json=body, headers={"X-Request-ID": f"after-{i}"}
             )
             assert is_correct(response, "logcosh", expected), response.text
-    after = [e for e in nginx.entries() if e["request_id"].startswith("after-")]
+    entries = nginx.entries_through(lambda e: e["request_id"] == "after-11")
+    after = [e for e in entries if e["request_id"].startswith("after-")]
     assert len(after) == 12
     assert {final_upstream(e) for e in after} == survivors
     assert all(e["status"] == 200 for e in after)
