@@ -19,6 +19,7 @@ from app.observability.serve import MULTIPROCESS_ENV, prepare_metrics_dir
 
 SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
 EVALUATE = "/v1/losses/{name}"
+JSON = {"Content-Type": "application/json"}
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -58,6 +59,15 @@ def test_evaluations_count_requests_and_elements(client: TestClient) -> None:
     assert samples[("lossd_http_requests_in_flight", frozenset())] == 1
 
 
+def test_evaluations_in_worker_threads_count_too(client: TestClient) -> None:
+    # bodies over 64 KiB are parsed and evaluated in a worker thread (app.api.bodies.offload)
+    big = {"y_true": [[0.25] * 100] * 100, "y_pred": [[0.5] * 100] * 100}
+    body = json.dumps(big).encode()
+    assert len(body) > 64 * 1024
+    assert client.post("/v1/losses/mae", content=body, headers=JSON).status_code == 200
+    assert elements(scrape(client), "mean_absolute_error") == 10_000
+
+
 def test_series_are_bounded_by_route_template_not_path(client: TestClient) -> None:
     for name in ("mse", "mae", "huber"):
         client.get(f"/v1/losses/{name}")
@@ -92,9 +102,6 @@ def test_errors_keep_the_loss_and_count_no_elements(client: TestClient) -> None:
     assert requests(samples, EVALUATE, "POST", 400, "mean_absolute_error") == 1
     assert requests(samples, EVALUATE, "POST", 404) == 1  # unknown: no loss label
     assert elements(samples, "mean_absolute_error") == 0
-
-
-JSON = {"Content-Type": "application/json"}
 
 
 def test_batch_counts_each_items_losses(client: TestClient) -> None:
