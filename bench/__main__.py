@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             ["python -m bench", mode, *(["--only", *args.only] if args.only else [])]
         )
         info.append(("duration of the run", f"{elapsed:.0f} s"))
+        # Other work on the machine moves every figure; the load average says how much there was.
+        info.append(("load average at the end", " / ".join(f"{x:.2f}" for x in os.getloadavg())))
         report.write(
             args.results, report.markdown(sections, info, command.replace("  ", " ").strip())
         )

@@ -100,6 +100,8 @@ def markdown(sections: list[Section], info: list[tuple[str, str]], command: str)
         f"Measured by `{command}`; every figure and ratio below comes from that one run.",
         "Servers ran on 127.0.0.1 as users start them (`lossd serve`, default settings but the",
         "port unless a section says otherwise); times are medians of wall-clock request times.",
+        "Ratios are what to compare across machines; a load average near or above the number of",
+        "cores means other work shared the CPU and every figure is noisy.",
         "",
         "## Machine",
         "",
