@@ -18,7 +18,8 @@ sent ``Expect: 100-continue`` is answered at once, with ``Connection: close``, a
 
 A body that stalls (no data for ``LOSSD_BODY_TIMEOUT_S``) ends with 408 problem+json and
 ``Connection: close``. Permits and bytes go back when the application returns, on every path:
-success, error, timeout, 503 half-way through a chunked body, client disconnect.
+success, error, timeout, 503 half-way through a chunked body, client disconnect. A request still
+running when the graceful shutdown runs out of time (uvicorn cancels it) gets a 503 too.
 
 Decoding multiplies memory (a JSON body is parsed into Python objects before it becomes NumPy
 arrays): peak RSS per worker is about 70 MB + F x LOSSD_MAX_INFLIGHT_BYTES, with F measured at 2
@@ -85,6 +86,20 @@ class OverloadedError(EarlyProblemError):
             slug="overloaded",
             path=path,
             headers=headers,
+        )
+
+
+class ShuttingDownError(EarlyProblemError):
+    """503: the graceful shutdown's time (LOSSD_GRACEFUL_TIMEOUT_S) ran out before this request
+    was answered; another replica, or this one restarted, will take the retry."""
+
+    def __init__(self, *, path: str) -> None:
+        super().__init__(
+            503,
+            f"the server is shutting down; retry after {RETRY_AFTER_S} s",
+            slug="shutting-down",
+            path=path,
+            headers={"Retry-After": str(RETRY_AFTER_S), "Connection": "close"},
         )
 
 
@@ -304,6 +319,12 @@ class AdmissionMiddleware:
                 raise
             if not started:  # nobody reads this; it tells the logs and metrics what happened
                 await _closed_by_client(send)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when its graceful shutdown times out:
+            # answer a retryable 503 rather than drop the connection (and log a 500).
+            if started:
+                raise
+            await ShuttingDownError(path=scope["path"]).response()(scope, body.receive, send)
 
 
 class _BodyWatch:

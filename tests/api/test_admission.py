@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -555,3 +557,56 @@ def test_requests_without_a_body_pass_untouched() -> None:
 
     run(scenario())
     assert_released(app)
+
+
+def test_a_request_cancelled_by_the_shutdown_gets_a_retryable_503() -> None:
+    """uvicorn cancels what still runs when LOSSD_GRACEFUL_TIMEOUT_S is over."""
+    app = make_app()
+
+    async def never_finishes() -> AsyncIterator[bytes]:
+        yield b'{"y_true": ' + b" " * (5 * KiB)
+        await asyncio.Event().wait()
+        yield b""
+
+    async def scenario() -> Answer:
+        task = asyncio.create_task(send_request(app, "/v2/models/mse/infer", never_finishes))
+        await until(lambda: admission(app).large == 1)
+        task.cancel()
+        return await task
+
+    answer = run(scenario())
+    problem = assert_problem(answer, 503)
+    assert problem["type"] == "urn:lossd:problem:shutting-down" and problem["error"]
+    assert (answer.headers["retry-after"], answer.headers["connection"]) == ("1", "close")
+    assert_released(app)
+
+
+def test_an_exit_signal_turns_readiness_off_at_once() -> None:
+    """uvicorn runs the lifespan's shutdown only after the last connection closed; readiness must
+    fail from the signal on, so load balancers stop sending while requests drain."""
+    app = make_app()
+    seen: list[str] = []
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # stands for uvicorn's handler, which on_exit_signal must still call
+    signal.signal(signal.SIGTERM, lambda signum, frame: seen.append("uvicorn"))
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://lossd") as client,
+        ):
+            assert (await client.get("/readyz")).status_code == 200
+            signal.raise_signal(signal.SIGTERM)
+            await asyncio.sleep(0)
+            assert seen == ["uvicorn"]
+            for path in ("/readyz", "/v2/health/ready"):
+                response = await client.get(path)
+                assert response.status_code == 503, path
+            assert (await client.get("/healthz")).status_code == 200  # alive, not ready
+
+    try:
+        run(scenario())
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
