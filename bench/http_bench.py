@@ -332,8 +332,8 @@ def sweep(cfg: Config) -> Section:
             )
         )
     section.notes.append(
-        "this server ran with LOSSD_MAX_BODY_BYTES=1 GiB (the 1e7 JSON body is "
-        "~390 MB); every other setting is the default"
+        "this server ran with LOSSD_MAX_BODY_BYTES=1 GiB (JSON for 1e7 pairs is ~390 MB, and "
+        "the default 64 MiB stops JSON near 1.6M pairs); every other setting is the default"
     )
     for path, times in per.items():
         big = [t for n, t in times.items() if n >= 100_000]
