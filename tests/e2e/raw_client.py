@@ -26,18 +26,25 @@ class HeldRequest:
         )
         self.sock.sendall(head.encode())
         self.sent = 0
+        self.finished = False
+        self.lock = threading.Lock()
 
     def send(self, size: int | None = None) -> None:
-        """Send the next ``size`` bytes of the body (all the rest by default)."""
-        piece = self.body[self.sent : None if size is None else self.sent + size]
-        self.sent += len(piece)
-        if self.chunked:
-            if piece:
-                self.sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
-            if self.sent == len(self.body):
-                self.sock.sendall(b"0\r\n\r\n")
-        else:
-            self.sock.sendall(piece)
+        """Send the next ``size`` bytes of the body (all the rest by default); safe to call from
+        several threads, and a no-op once the body is complete."""
+        with self.lock:
+            if self.finished:
+                return
+            piece = self.body[self.sent : None if size is None else self.sent + size]
+            self.sent += len(piece)
+            self.finished = self.sent == len(self.body)
+            if self.chunked:
+                if piece:
+                    self.sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+                if self.finished:
+                    self.sock.sendall(b"0\r\n\r\n")
+            else:
+                self.sock.sendall(piece)
 
     @contextmanager
     def trickling(self) -> Iterator[None]:

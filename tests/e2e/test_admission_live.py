@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.e2e.conftest import ServerProcess
@@ -188,3 +190,40 @@ def test_a_slow_but_steady_body_is_not_cut(server: ServerProcess) -> None:
         held.close()
     assert status == 200, body
     assert json.loads(body)["count"] == 8
+
+
+def readme_evaluate() -> Callable[..., dict[str, Any]]:
+    """The retrying ``evaluate`` function of the README's "What to retry", as written there."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = text.index("**What to retry.**")
+    code = text[text.index("```python\n", start) + len("```python\n") :]
+    code = code[: code.index("```")]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    function: Callable[..., dict[str, Any]] = namespace["evaluate"]
+    return function
+
+
+def test_the_readme_retry_loop_gets_through_shedding(server: ServerProcess) -> None:
+    evaluate = readme_evaluate()
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, 2, (1000, 300))
+    y_pred = rng.integers(0, 2, (1000, 300))
+    body = {"y_true": y_true.tolist(), "y_pred": y_pred.tolist()}
+    assert len(json.dumps(body)) > MiB  # large: shed while the permit is held
+    held = HeldRequest(server.url, "/v1/losses/mse", padded(3 * MiB))
+    held.send(MiB // 2)
+    try:
+        with held.trickling():
+            time.sleep(0.3)
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                assert client.post("/v1/losses/mse", json=body).status_code == 503
+                finisher = threading.Timer(1.5, held.send)  # the permit frees in 1.5 s
+                finisher.start()
+                result = evaluate(client, "mse", body)
+        finisher.join()
+        assert held.response()[0] == 200
+    finally:
+        held.close()
+    expected = np.mean((y_true - y_pred) ** 2, axis=-1)
+    np.testing.assert_allclose(result["per_sample"], expected, rtol=1e-6)
