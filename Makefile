@@ -46,8 +46,8 @@ sdk: $(STAMP)  ## generate the TypeScript and Python clients into build/sdk (REA
 	$(BIN)/openapi-generator-cli generate -g typescript-fetch -i openapi/openapi.json -o build/sdk/typescript
 	$(BIN)/openapi-python-client generate --meta none --overwrite --path openapi/openapi.json --output-path build/sdk/python/lossd_client
 
-bench: $(STAMP)
-	KERAS_BACKEND=numpy $(BIN)/python -m bench
+bench: $(STAMP)  ## every benchmark with ratios and PASS/FAIL; writes bench/RESULTS.md (BENCH_ARGS=--quick: smoke run)
+	KERAS_BACKEND=numpy $(BIN)/python -m bench $(BENCH_ARGS)
 
 loadtest: $(STAMP)  ## 60 s of mixed wrk traffic against lossd serve --workers 2; figures to bench/RESULTS.md
 	KERAS_BACKEND=numpy $(BIN)/python -m bench.loadtest

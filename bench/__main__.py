@@ -1,7 +1,8 @@
 """``make bench`` (``python -m bench``): every benchmark, its figures, ratios and PASS/FAIL.
 
-    python -m bench            # the full run (~5-10 minutes); writes bench/RESULTS.md
-    python -m bench --quick    # fewer repeats, a 200 MiB stream, sweep to 1e6: a smoke run
+    python -m bench            # the full run (3 minutes on 2 busy cores); writes RESULTS.md
+    python -m bench --quick    # fewer repeats, a 200 MiB stream, sweep to 1e6 (2 minutes)
+    make bench BENCH_ARGS=--quick
     python -m bench --only json small --results /tmp/RESULTS.md
 
 The engine against Keras's NumPy backend (``bench/engine_vs_keras.py``) runs first, then the HTTP
@@ -39,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results",
         type=Path,
-        default=RESULTS,
-        help="where to write the results (default: bench/RESULTS.md)",
+        help="where to write the results (default: bench/RESULTS.md after a full run; "
+        "--quick, --tiny and --only runs write only when given this)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
@@ -78,17 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{len(sections)} benchmarks in {elapsed:.0f} s"
         + (f"; broken: {broken}" if broken else "")
     )
-    if not args.no_write:
+    results = args.results or (None if args.quick or args.tiny or args.only else RESULTS)
+    if results is not None and not args.no_write:
         command = " ".join(
             ["python -m bench", mode, *(["--only", *args.only] if args.only else [])]
         )
         info.append(("duration of the run", f"{elapsed:.0f} s"))
         # Other work on the machine moves every figure; the load average says how much there was.
         info.append(("load average at the end", " / ".join(f"{x:.2f}" for x in os.getloadavg())))
-        report.write(
-            args.results, report.markdown(sections, info, command.replace("  ", " ").strip())
-        )
-        print(f"wrote {args.results}")
+        report.write(results, report.markdown(sections, info, command.replace("  ", " ").strip()))
+        print(f"wrote {results}")
     return 1 if broken else 0
 
 
