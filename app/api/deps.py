@@ -9,14 +9,22 @@ from fastapi import Depends, Path, Request
 from app.losses import LossSpec, resolve
 from app.settings import Settings
 
+# Both dependencies are ``async def`` although they never await: FastAPI runs a plain ``def``
+# dependency in a worker thread, and two thread hops cost a small request more than its loss.
 
-def get_settings(request: Request) -> Settings:
+
+def settings_of(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_loss(
+async def get_settings(request: Request) -> Settings:
+    """Dependency: :func:`settings_of` the current request's app."""
+    return settings_of(request)
+
+
+async def get_loss(
     name: Annotated[
         str, Path(description="Loss name or alias (case-insensitive).", examples=["mse"])
     ],

@@ -8,6 +8,8 @@ from pydantic import BaseModel
 from app.api.problems import ProblemError
 
 router = APIRouter(tags=["health"])
+# Probes are ``async def``: they do no blocking work, so they answer on the event loop without a
+# worker-thread hop (a probe must keep answering while the thread pool is busy with big requests).
 
 
 class Health(BaseModel):
@@ -17,13 +19,13 @@ class Health(BaseModel):
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     """Liveness: the process answers HTTP."""
     return Health(status="ok")
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"description": "Not ready"}})
-def readyz(request: Request) -> Health:
+async def readyz(request: Request) -> Health:
     """Readiness: start-up (engine warm-up) is done and the server is not shutting down."""
     if not getattr(request.app.state, "ready", False):
         raise ProblemError(503, "not ready", headers={"Retry-After": "1"})

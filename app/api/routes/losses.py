@@ -52,13 +52,13 @@ CATALOGUE = LossCatalogue(losses=[loss_info(spec) for spec in LOSSES])
 
 
 @router.get("", response_model=LossCatalogue)
-def list_losses() -> LossCatalogue:
+async def list_losses() -> LossCatalogue:
     """Every loss: canonical name, aliases, options with types and defaults, formula, doc."""
     return CATALOGUE
 
 
 @router.get("/{name}", response_model=LossInfo, responses=problem_responses(404))
-def get_loss(spec: LossDep) -> LossInfo:
+async def get_loss(spec: LossDep) -> LossInfo:
     """One catalogue entry; any alias resolves to its canonical entry."""
     return loss_info(spec)
 

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from app import __version__
-from app.api.deps import get_settings
+from app.api.deps import settings_of
 from app.api.kserve import (
     HEADER_LENGTH,
     RESERVED_PARAMETERS,
@@ -306,7 +306,7 @@ async def _ready(name: str, version: str | None, request: Request) -> Response:
 
 
 async def _infer(name: str, version: str | None, request: Request) -> Response:
-    settings = get_settings(request)
+    settings = settings_of(request)
     try:
         spec = find_model(name, version)
         observation().loss = spec.name
