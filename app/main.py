@@ -10,7 +10,13 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import docs, openapi, problems
-from app.api.admission import Admission, AdmissionLimits, AdmissionMiddleware, on_exit_signal
+from app.api.admission import (
+    Admission,
+    AdmissionLimits,
+    AdmissionMiddleware,
+    limit_malloc_arenas,
+    on_exit_signal,
+)
 from app.api.limits import BodyLimitMiddleware
 from app.api.routes import batch, health, losses, stream, v2
 from app.api.security import APIKeyMiddleware, cors_options
@@ -27,6 +33,7 @@ aliases, class names and the R interface's `loss_` names resolve, case-insensiti
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Warm the engine up once, then report ready; not ready again while shutting down."""
+    limit_malloc_arenas()  # before the thread pool decodes anything: bounds the worker's RSS
     evaluate("mse", [[0.0, 1.0]], [[1.0, 1.0]])
     app.state.ready = True
     on_exit_signal(lambda: setattr(app.state, "ready", False))  # 503 while requests drain

@@ -30,6 +30,9 @@ for /v2 JSON ``data`` of one-digit integers; the README states the bound.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import os
 import signal
 import sys
 import threading
@@ -433,3 +436,33 @@ def exit_zero_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+#: mallopt's M_ARENA_MAX (glibc's malloc.h).
+M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas at ``arenas``; whether the cap was set.
+
+    glibc gives threads that contend for malloc arenas of their own, up to 8 per core, and keeps
+    what each arena once held. Large bodies are decoded in the thread pool, a different thread
+    each time, so a worker's RSS kept growing towards the sum of their peaks, not the peak of
+    what runs at once: the load test (20 MiB bodies among small requests, 2 workers) measured
+    2.7 GiB with the default arenas and 0.9 GiB with 2, for the same traffic. An
+    explicit ``MALLOC_ARENA_MAX`` in the environment wins; other C libraries are left alone.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # glibc's mallopt only
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_ARENA_MAX, arenas))

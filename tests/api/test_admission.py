@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import platform
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,7 @@ from app.api.admission import (
     AdmissionLimits,
     LineMeter,
     Ticket,
+    limit_malloc_arenas,
 )
 from app.main import create_app
 from app.settings import Settings
@@ -610,3 +613,13 @@ def test_an_exit_signal_turns_readiness_off_at_once() -> None:
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def test_malloc_arenas_are_capped_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # the operator's choice stands
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas() is glibc
