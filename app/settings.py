@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     max_inflight_bytes: int = Field(
         64 * MiB,
         ge=1024,
-        description="Request body bytes a worker holds at once while a large request runs "
+        description="Request body bytes a worker holds at once, bodies over 64 KiB counted "
         "(503 past it).",
     )
     body_timeout_s: float = Field(

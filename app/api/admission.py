@@ -6,10 +6,13 @@ Each worker process admits a request before the application reads its body:
   while a chunked body arrives; a compressed body always counts as large) need one of
   ``LOSSD_MAX_CONCURRENT_LARGE`` permits;
 - **in-flight bytes**: the bodies of the requests in progress may hold at most
-  ``LOSSD_MAX_INFLIGHT_BYTES`` while another large request is in progress (so one request can
-  always run on its own, whatever its size up to ``LOSSD_MAX_BODY_BYTES``). A request is charged its
-  Content-Length (or the bytes received so far), a compressed body the most it may inflate to
-  (``LOSSD_MAX_BODY_BYTES``), an NDJSON stream its longest line, which is what it holds in memory.
+  ``LOSSD_MAX_INFLIGHT_BYTES``, except that a request finding no other one holding bytes is
+  always taken (so any body up to ``LOSSD_MAX_BODY_BYTES`` can run, on its own). A request is
+  charged its Content-Length (or the bytes received so far), a compressed body the most it may
+  inflate to (``LOSSD_MAX_BODY_BYTES``), an NDJSON stream its longest line, which is what it holds
+  in memory. Bodies of at most ``small_body_bytes`` (64 KiB) are not charged: the routes decode
+  them one at a time on the event loop (``/v2`` on the thread pool, 40 at most), so they cannot
+  add up, and a large body is not kept out by the trickle of small requests beside it.
 
 Past a limit the answer is 503 problem+json with ``Retry-After``, never a 500. When the decision
 comes before the body is read, the body is first read and discarded (up to ``LOSSD_MAX_BODY_BYTES``)
@@ -22,9 +25,10 @@ success, error, timeout, 503 half-way through a chunked body, client disconnect.
 running when the graceful shutdown runs out of time (uvicorn cancels it) gets a 503 too.
 
 Decoding multiplies memory (a JSON body is parsed into Python objects before it becomes NumPy
-arrays): peak RSS per worker is about 70 MB + F x LOSSD_MAX_INFLIGHT_BYTES, with F measured at 2
-for binary tensors, 5 for JSON of full-precision floats, 14-16 for JSON of short numbers and 31
-for /v2 JSON ``data`` of one-digit integers; the README states the bound.
+arrays): peak RSS per worker is about 70 MB + F x max(LOSSD_MAX_INFLIGHT_BYTES,
+LOSSD_MAX_BODY_BYTES), with F measured at 2 for binary tensors, 5 for JSON of full-precision
+floats, 17-26 for JSON of short numbers and 31 for /v2 JSON ``data`` of one-digit integers; the
+README states the bound.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.bodies import INLINE_BODY_BYTES
 from app.api.problems import PROBLEM_JSON, ProblemError
 
 MiB = 1024 * 1024
@@ -167,6 +172,8 @@ class AdmissionLimits:
     max_inflight_bytes: int
     max_body_bytes: int
     body_timeout_s: float
+    #: Bodies up to this size are not charged (decoded one at a time: see the module's doc).
+    small_body_bytes: int = INLINE_BODY_BYTES
 
 
 class Admission:
@@ -202,9 +209,11 @@ class Ticket:
                 f"{adm.large} large requests are in progress, the most this worker takes "
                 "(LOSSD_MAX_CONCURRENT_LARGE)"
             )
+        if charge <= limits.small_body_bytes:
+            charge = 0
         extra = charge - self.charge
-        others_large = adm.large - self.large
-        if extra > 0 and others_large and adm.inflight_bytes + extra > limits.max_inflight_bytes:
+        others = adm.inflight_bytes - self.charge  # bytes held by other requests
+        if extra > 0 and others > 0 and adm.inflight_bytes + extra > limits.max_inflight_bytes:
             return (
                 f"request bodies in progress hold {adm.inflight_bytes / MiB:.1f} MiB and this one "
                 f"needs {charge / MiB:.1f} MiB of this worker's budget of "

@@ -9,6 +9,7 @@ held.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import platform
 import signal
@@ -141,7 +142,11 @@ def make_app(**overrides: Any) -> FastAPI:
         "body_timeout_s": 5.0,
         **overrides,
     }
-    return create_app(Settings(**settings))
+    app = create_app(Settings(**settings))
+    # KiB-sized bodies stand for MiB-sized ones: charge everything over 1 KiB.
+    adm = admission(app)
+    adm.limits = dataclasses.replace(adm.limits, small_body_bytes=KiB)
+    return app
 
 
 def admission(app: FastAPI) -> Admission:
@@ -190,6 +195,7 @@ LIMITS = AdmissionLimits(
     max_inflight_bytes=1000,
     max_body_bytes=5000,
     body_timeout_s=1.0,
+    small_body_bytes=10,
 )
 
 
@@ -209,20 +215,26 @@ def test_large_permits_are_limited_and_given_back() -> None:
     assert (adm.large, adm.inflight_bytes) == (0, 0)
 
 
-def test_budget_sheds_only_while_another_large_request_runs() -> None:
+def test_the_byte_budget_is_a_hard_cap_but_for_a_request_alone() -> None:
     adm = Admission(LIMITS)
-    big, small, other = Ticket(adm), Ticket(adm), Ticket(adm)
-    # Alone, a request is admitted whatever its size: it could never run otherwise.
-    assert big.claim(4000, True) is None
-    refusal = small.claim(50, False)
+    a, b, c = Ticket(adm), Ticket(adm), Ticket(adm)
+    assert a.claim(600, True) is None
+    assert b.claim(300, False) is None  # 900 of 1000
+    refusal = c.claim(200, False)
     assert refusal is not None and "LOSSD_MAX_INFLIGHT_BYTES" in refusal
-    big.release()
-    # Small requests beyond the budget are admitted while no large one runs...
-    for _ in range(30):
-        assert Ticket(adm).claim(50, False) is None
-    # ...and a large one too, since the budget is held by small ones only.
-    assert other.claim(600, True) is None
-    assert adm.inflight_bytes == 30 * 50 + 600
+    a.release()
+    assert c.claim(200, False) is None  # 500 now
+    b.release()
+    c.release()
+    # Alone, a request is taken whatever its size: it could never run otherwise...
+    big, small = Ticket(adm), Ticket(adm)
+    assert big.claim(4000, True) is None
+    # ...and nothing charged comes in beside it.
+    assert small.claim(50, False) is not None
+    # Tiny bodies are not charged: they are decoded one at a time.
+    for _ in range(100):
+        assert Ticket(adm).claim(10, False) is None
+    assert adm.inflight_bytes == 4000
 
 
 def test_a_claim_grows_as_a_chunked_body_arrives() -> None:
@@ -623,3 +635,25 @@ def test_malloc_arenas_are_capped_unless_the_environment_says(
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
     assert limit_malloc_arenas() is glibc
+
+
+def test_bodies_below_the_large_size_count_against_the_budget_too() -> None:
+    """Many medium bodies at once weigh as much as a large one: the budget bounds them all."""
+    app = make_app(large_body_bytes=64 * KiB, max_concurrent_large=4, max_inflight_bytes=8 * KiB)
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        body = padded(SEED, 6 * KiB)
+        first = asyncio.create_task(
+            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:4000], body[4000:]))
+        )
+        await until(lambda: admission(app).inflight_bytes > 0)
+        refused = await send_request(app, "/v1/losses/mse", [padded(SEED, 5 * KiB)])
+        assert "LOSSD_MAX_INFLIGHT_BYTES" in assert_problem(refused, 503)["detail"]
+        tiny = await send_request(app, "/v1/losses/mse", [padded(SEED, 900)])
+        assert tiny.status == 200  # not charged
+        gate.set()
+        assert (await first).status == 200
+
+    run(scenario())
+    assert_released(app)
