@@ -8,11 +8,12 @@ Each worker process admits a request before the application reads its body:
 - **in-flight bytes**: the bodies of the requests in progress may hold at most
   ``LOSSD_MAX_INFLIGHT_BYTES``, except that a request finding no other one holding bytes is
   always taken (so any body up to ``LOSSD_MAX_BODY_BYTES`` can run, on its own). A request is
-  charged its Content-Length (or the bytes received so far), a compressed body the most it may
-  inflate to (``LOSSD_MAX_BODY_BYTES``), an NDJSON stream its longest line, which is what it holds
-  in memory. Bodies of at most ``small_body_bytes`` (64 KiB) are not charged: the routes decode
-  them one at a time on the event loop (``/v2`` on the thread pool, 40 at most), so they cannot
-  add up, and a large body is not kept out by the trickle of small requests beside it.
+  charged its Content-Length (or the bytes received so far), a compressed body ``INFLATION``
+  times that (up to ``LOSSD_MAX_BODY_BYTES``, the most it may inflate to), an NDJSON stream its
+  longest line, which is what it holds in memory. Bodies of at most ``small_body_bytes`` (64 KiB)
+  are not charged: the routes decode them one at a time on the event loop (``/v2`` on the thread
+  pool, 40 at most), so they cannot add up, and a large body is not kept out by the trickle of
+  small requests beside it.
 
 Past a limit the answer is 503 problem+json with ``Retry-After``, never a 500. When the decision
 comes before the body is read, the body is first read and discarded (up to ``LOSSD_MAX_BODY_BYTES``)
@@ -54,6 +55,9 @@ from app.api.bodies import INLINE_BODY_BYTES
 from app.api.problems import PROBLEM_JSON, ProblemError
 
 MiB = 1024 * 1024
+#: What a compressed body is charged, per byte: numbers in JSON deflate 2 to 5 times, binary
+#: floats hardly at all; more extreme bodies are held back by the large-request permits.
+INFLATION = 16
 #: Seconds a shed client is asked to wait; a few hundred milliseconds frees most permits.
 RETRY_AFTER_S = 1
 #: The status a request gets in logs and metrics when its client went away before the body was
@@ -259,6 +263,11 @@ class LineMeter:
         return max(self.longest, self.current)
 
 
+def inflated(size: int, limits: AdmissionLimits) -> int:
+    """The charge of a compressed body of ``size`` bytes."""
+    return min(limits.max_body_bytes, INFLATION * size)
+
+
 class AdmissionMiddleware:
     """Admit requests by the size of their bodies, shed the rest with 503, time out stalled
     bodies with 408 (see the module's docstring). ``streaming(path)`` tells the NDJSON stream
@@ -296,7 +305,7 @@ class AdmissionMiddleware:
         try:
             if declared is not None and not streaming:
                 # Decided before the body is read.
-                charge = limits.max_body_bytes if compressed else declared
+                charge = inflated(declared, limits) if compressed else declared
                 refusal = ticket.claim(charge, compressed or declared > limits.large_body_bytes)
                 if refusal is not None:
                     await answer_early(
@@ -381,7 +390,7 @@ class _BodyWatch:
             charge = self.lines.feed(chunk)
             large = charge > limits.large_body_bytes
         elif self.compressed:
-            charge, large = max(self.received, limits.max_body_bytes), True
+            charge, large = inflated(self.received, limits), True
         else:
             charge, large = self.received, self.received > limits.large_body_bytes
         refusal = self.ticket.claim(charge, large)

@@ -23,10 +23,12 @@ import pytest
 from fastapi import FastAPI
 
 from app.api.admission import (
+    INFLATION,
     Admission,
     AdmissionLimits,
     LineMeter,
     Ticket,
+    inflated,
     limit_malloc_arenas,
 )
 from app.main import create_app
@@ -657,3 +659,8 @@ def test_bodies_below_the_large_size_count_against_the_budget_too() -> None:
 
     run(scenario())
     assert_released(app)
+
+
+def test_a_compressed_body_is_charged_what_it_may_inflate_to() -> None:
+    assert inflated(100, LIMITS) == 100 * INFLATION
+    assert inflated(10**9, LIMITS) == LIMITS.max_body_bytes
