@@ -169,8 +169,14 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from app.api.admission import exit_zero_on_sigterm
 
+    options = uvicorn_options(settings)
+    if settings.workers > 1:  # one SO_REUSEPORT socket per worker: see app/supervisor.py
+        from app.supervisor import run_workers
+
+        run_workers({k: v for k, v in options.items() if k != "workers"}, settings.workers)
+        return 0
     with exit_zero_on_sigterm():  # after the graceful shutdown, exit 0 (uvicorn re-raises SIGTERM)
-        uvicorn.run("app.main:app", **uvicorn_options(settings))
+        uvicorn.run("app.main:app", **options)
     return 0
 
 

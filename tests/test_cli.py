@@ -358,6 +358,11 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         calls.update(kwargs)
 
     monkeypatch.setattr("uvicorn.run", fake_run)
+    # Several workers go through app.supervisor instead; record them the same way.
+    monkeypatch.setattr(
+        "app.supervisor.run_workers",
+        lambda options, workers: fake_run("app.main:app", **options, workers=workers),
+    )
     get_settings.cache_clear()
     yield calls
     get_settings.cache_clear()

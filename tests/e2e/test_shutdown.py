@@ -1,8 +1,8 @@
 """Graceful shutdown of ``lossd serve``: SIGTERM while requests are in flight.
 
 Requests whose connections were open before the signal keep sending their bodies after it and
-get complete, correct answers; new connections are refused at once (with several workers: left
-unanswered, see :func:`new_requests_go_unanswered`); the process exits 0. A client stuck past
+get complete, correct answers; new connections are refused (or at least left unanswered, see
+:func:`new_requests_go_unanswered`); the process exits 0. A client stuck past
 ``LOSSD_GRACEFUL_TIMEOUT_S`` cannot hold the shutdown back.
 """
 
@@ -28,9 +28,8 @@ SEED = json.dumps({"y_true": SEED_TRUE, "y_pred": SEED_PRED}).encode()
 
 def new_requests_go_unanswered(port: int, refused: bool, within_s: float = 5.0) -> bool:
     """Whether a new request to ``port`` is refused (``refused``) or at least left unanswered,
-    within ``within_s`` seconds. With several workers uvicorn's supervisor keeps the listening
-    socket open until the workers have drained: the kernel still completes the handshake, but
-    nobody accepts the connection, which is reset when the process exits."""
+    within ``within_s`` seconds. Either is fine for a client: a connection nobody accepts is reset
+    when the process exits, a retryable error like a refusal."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         try:
