@@ -350,6 +350,18 @@ def sweep(cfg: Config) -> Section:
             )
             continue
         spread = max(big) / min(big)
+        smallest = min(times)
+        if spread > 1.2 and smallest < 100_000:
+            # Where the spread comes from: the per-request cost that does not grow with the
+            # tensors, taken as the whole time of the smallest request.
+            fixed = times[smallest] * smallest
+            marginal = [(t * n - fixed) / n for n, t in times.items() if n >= 100_000]
+            section.notes.append(
+                f"{path}: the smallest request ({smallest:.0e} pairs) takes {fixed * 1e3:.2f} ms "
+                f"whatever its size; without that fixed cost, time per pair above 1e5 spreads "
+                f"max/min {max(marginal) / min(marginal):.2f} (time per pair falls with size: "
+                f"no cost per element grows)"
+            )
         section.targets.append(
             Target(
                 "S",
