@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 import warnings
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -27,6 +23,7 @@ import keras
 
 from app.losses import LOSSES, LossSpec, evaluate
 from app.losses.reduction import reduce
+from bench.timing import median_time
 
 
 def make_inputs(spec: LossSpec, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -44,16 +41,6 @@ def make_inputs(spec: LossSpec, n: int, rng: np.random.Generator) -> tuple[np.nd
     else:
         y_pred = rng.normal(size=shape).astype(np.float32)
     return y_true, y_pred
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm up (allocations, lazy imports)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def ours_core(spec: LossSpec, y_true: np.ndarray, y_pred: np.ndarray) -> float | None:

@@ -13,11 +13,9 @@
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import orjson
@@ -26,6 +24,7 @@ from app.losses import evaluate
 from bench import payloads, servers, wrk
 from bench.client import Client
 from bench.report import Section, Target
+from bench.timing import median_time
 
 JSON = {"Content-Type": "application/json"}
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -75,17 +74,6 @@ class Config:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms"
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls after one warm-up call, seconds."""
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def limit_l(body: bytes) -> float:

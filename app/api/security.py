@@ -43,11 +43,6 @@ CORS_EXPOSE_HEADERS = (
 )
 
 
-def split_list(raw: str) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
-
 def protected(path: str) -> bool:
     """Whether ``path`` needs a key when keys are set: /v1 and /v2, except the v2 probes."""
     under = any(path == p or path.startswith(p + "/") for p in ("/v1", "/v2"))

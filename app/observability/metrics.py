@@ -73,6 +73,7 @@ class Metrics:
         # validation and lock. Bounded like the labels themselves.
         self._requests: dict[tuple[str, str, int, str], Counter] = {}
         self._latency: dict[str, Histogram] = {}
+        self._elements: dict[str, Counter] = {}
 
     def observe(
         self, route: str, method: str, status: int, obs: Observation, seconds: float
@@ -91,7 +92,10 @@ class Metrics:
             latency = self._latency[route] = self.latency.labels(route)
         latency.observe(seconds)
         for loss, count in obs.elements.items():
-            self.elements.labels(loss).inc(count)
+            elements = self._elements.get(loss)
+            if elements is None:
+                elements = self._elements[loss] = self.elements.labels(loss)
+            elements.inc(count)
 
     def render(self) -> bytes:
         """Every series in the Prometheus text format (all workers' in multiprocess mode)."""

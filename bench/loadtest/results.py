@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 from bench.loadtest.runner import Report
-
-BEGIN = "<!-- loadtest:begin -->"
-END = "<!-- loadtest:end -->"
+from bench.report import LOADTEST_BEGIN as BEGIN
+from bench.report import LOADTEST_END as END
 
 
 def summary(report: Report) -> str:
