@@ -184,22 +184,6 @@ def run_serve(args: argparse.Namespace) -> int:
 # lossd losses
 
 
-def catalogue_entry(spec: LossSpec) -> dict[str, Any]:
-    """One loss as JSON: the fields of ``GET /v1/losses/{name}`` that the engine knows."""
-    return {
-        "name": spec.name,
-        "class_name": spec.class_name,
-        "aliases": list(spec.aliases),
-        "family": spec.family,
-        "options": [
-            {"name": o.name, "type": o.type, "default": o.default, "doc": o.doc}
-            for o in spec.options
-        ],
-        "formula": spec.formula,
-        "doc": spec.doc,
-    }
-
-
 def _option_text(spec: LossSpec) -> str:
     return ", ".join(f"{o.name}={json.dumps(o.default)}" for o in spec.options) or "-"
 
@@ -207,7 +191,7 @@ def _option_text(spec: LossSpec) -> str:
 def run_losses(args: argparse.Namespace) -> int:
     """Print the catalogue: a table, or JSON with ``--json``."""
     if args.json:
-        print(json.dumps({"losses": [catalogue_entry(s) for s in LOSSES]}, indent=2))
+        print(json.dumps({"losses": [s.describe() for s in LOSSES]}, indent=2))
         return 0
     rows = [("name", "also accepted", "options (default)")]
     rows += [(s.name, ", ".join((*s.aliases, s.class_name)), _option_text(s)) for s in LOSSES]

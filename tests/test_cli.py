@@ -528,3 +528,11 @@ def test_readme_command_line_examples(tmp_path: Path) -> None:
         else:
             got = [line.rstrip() for line in done.stdout.strip().splitlines()]
             assert got == [line.rstrip() for line in expected.strip().splitlines()], script
+
+
+def test_losses_json_is_the_api_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
+    """`lossd losses --json` and GET /v1/losses give the same entries, every field included."""
+    from app.api.routes.losses import CATALOGUE
+
+    assert main(["losses", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == CATALOGUE.model_dump(mode="json")

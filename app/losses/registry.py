@@ -6,6 +6,7 @@ aliases, the Keras 3 class name, and the R interface's ``loss_`` prefix before a
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,20 @@ class LossSpec:
     options: tuple[OptionSpec, ...] = ()
     sparse_labels: bool = False
     mask: Callable[..., Any] | None = field(default=None, repr=False)
+
+    def describe(self) -> dict[str, Any]:
+        """The catalogue entry: every public field, options as dicts (the API's ``LossInfo``
+        and ``lossd losses --json``)."""
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "class_name": self.class_name,
+            "family": self.family,
+            "formula": self.formula,
+            "doc": self.doc,
+            "options": [dataclasses.asdict(o) for o in self.options],
+            "sparse_labels": self.sparse_labels,
+        }
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from app.api.bodies import (
 )
 from app.api.deps import LossDep, SettingsDep
 from app.api.openapi import json_body, problem_responses
-from app.api.schemas import EvaluateRequest, EvaluateResponse, LossCatalogue, LossInfo, OptionInfo
+from app.api.schemas import EvaluateRequest, EvaluateResponse, LossCatalogue, LossInfo
 from app.losses import LOSSES, LossSpec
 from app.observability import observation
 
@@ -25,27 +25,7 @@ router = APIRouter(prefix="/v1/losses", tags=["losses"])
 
 def loss_info(spec: LossSpec) -> LossInfo:
     """The catalogue entry of ``spec``."""
-    return LossInfo(
-        name=spec.name,
-        aliases=list(spec.aliases),
-        class_name=spec.class_name,
-        family=spec.family,
-        formula=spec.formula,
-        doc=spec.doc,
-        options=[
-            OptionInfo(
-                name=o.name,
-                type=o.type,
-                default=o.default,
-                doc=o.doc,
-                minimum=o.minimum,
-                maximum=o.maximum,
-                exclusive_minimum=o.exclusive_minimum,
-            )
-            for o in spec.options
-        ],
-        sparse_labels=spec.sparse_labels,
-    )
+    return LossInfo.model_validate(spec.describe())
 
 
 CATALOGUE = LossCatalogue(losses=[loss_info(spec) for spec in LOSSES])
