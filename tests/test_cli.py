@@ -25,6 +25,7 @@ import pytest
 from app.cli import SERVE_FLAGS, main
 from app.settings import Settings, get_settings
 from tests.e2e.conftest import ServerProcess, lossd_serve_argv
+from tests.sdk.expected import CANONICAL_NAMES
 from tests.test_seed_example import SEED_VALUES, Y_PRED, Y_TRUE
 
 LOSSD = Path(sys.executable).parent / "lossd"  # the console script pip installed in the venv
@@ -284,34 +285,11 @@ def test_eval_usage_errors_exit_2(
 # ---------------------------------------------------------------------------------------------
 # lossd losses
 
-# DESIGN.md section 3 / the README's table: the 19 canonical names.
-CANONICAL = {
-    "mean_squared_error",
-    "mean_absolute_error",
-    "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error",
-    "squared_hinge",
-    "hinge",
-    "categorical_hinge",
-    "log_cosh",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-    "binary_crossentropy",
-    "kl_divergence",
-    "poisson",
-    "cosine_similarity",
-    "huber",
-    "binary_focal_crossentropy",
-    "categorical_focal_crossentropy",
-    "dice",
-    "tversky",
-}
-
 
 def test_losses_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["losses", "--json"]) == 0
     entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)["losses"]}
-    assert set(entries) == CANONICAL
+    assert set(entries) == CANONICAL_NAMES
     assert entries["log_cosh"]["aliases"] == ["logcosh"]
     assert entries["log_cosh"]["class_name"] == "LogCosh"
     assert set(entries["kl_divergence"]["aliases"]) == {
@@ -329,7 +307,7 @@ def test_losses_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["losses"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
-    assert set(rows) >= CANONICAL
+    assert set(rows) >= CANONICAL_NAMES
     assert "mse" in rows["mean_squared_error"]
     assert "delta=1.0" in rows["huber"]
     assert "from_logits=false" in rows["binary_crossentropy"]
