@@ -47,7 +47,9 @@ def ndjson(*lines: dict[str, Any]) -> bytes:
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
 
 
-def raw_request(base_url: str, request: bytes, timeout_s: float = 10.0) -> tuple[int, dict, bytes]:
+def raw_request(
+    base_url: str, request: bytes, timeout_s: float = 10.0
+) -> tuple[int, dict[str, str], bytes]:
     """Send ``request`` bytes on a new TCP connection and read the response until the server
     closes it (send ``Connection: close``). Returns (status, lower-cased headers, body)."""
     parts = urlsplit(base_url)
@@ -59,6 +61,11 @@ def raw_request(base_url: str, request: bytes, timeout_s: float = 10.0) -> tuple
             if not chunk:
                 break
             data += chunk
+    return parse_response(data)
+
+
+def parse_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Split raw HTTP/1.1 response bytes into (status, lower-cased headers, body)."""
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     headers = {}

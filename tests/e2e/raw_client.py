@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+from tests.e2e.helpers import parse_response
+
 
 class HeldRequest:
     """A request sent by hand on a raw socket: headers now, the body when the test says."""
@@ -69,13 +71,7 @@ class HeldRequest:
         while chunk := self.sock.recv(65536):
             data += chunk
         self.sock.close()
-        head, _, body = data.partition(b"\r\n\r\n")
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = {}
-        for line in lines:
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-        return int(status_line.split()[1]), headers, body
+        return parse_response(data)
 
     def close(self) -> None:
         self.sock.close()
