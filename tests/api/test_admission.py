@@ -188,6 +188,20 @@ async def until(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.001)
 
 
+async def hold_large(
+    app: FastAPI, path: str = "/v1/losses/mse", doc: dict[str, Any] = SEED
+) -> tuple[asyncio.Event, asyncio.Task[Answer]]:
+    """Start a 10 KiB (large) request that sends 6000 bytes, then waits for the returned gate;
+    return once it holds a large permit. Set the gate and await the task to finish it."""
+    gate = asyncio.Event()
+    body = padded(doc, 10 * KiB)
+    first = asyncio.create_task(
+        send_request(app, path, lambda: held(gate, body[:6000], body[6000:]))
+    )
+    await until(lambda: admission(app).large == 1)
+    return gate, first
+
+
 # --- the bookkeeping alone ---------------------------------------------------------------------
 
 
@@ -301,12 +315,7 @@ def test_a_large_request_past_the_permits_gets_503_before_its_body_is_read() -> 
     app = make_app()
 
     async def scenario() -> None:
-        gate = asyncio.Event()
-        body = padded(SEED, 10 * KiB)
-        first = asyncio.create_task(
-            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
-        )
-        await until(lambda: admission(app).large == 1)
+        gate, first = await hold_large(app)
         refused = await send_request(
             app, "/v1/losses/mse", [padded(SEED, 10 * KiB)[:5000], b" " * 5000]
         )
@@ -336,12 +345,7 @@ def test_v2_refusals_carry_the_protocols_error_member() -> None:
     }
 
     async def scenario() -> None:
-        gate = asyncio.Event()
-        body = padded(infer, 10 * KiB)
-        first = asyncio.create_task(
-            send_request(app, "/v2/models/mse/infer", lambda: held(gate, body[:6000], body[6000:]))
-        )
-        await until(lambda: admission(app).large == 1)
+        gate, first = await hold_large(app, "/v2/models/mse/infer", infer)
         refused = await send_request(app, "/v2/models/mse/infer", [padded(infer, 10 * KiB)])
         problem = assert_problem(refused, 503)
         assert problem["error"] == problem["detail"]
@@ -358,12 +362,7 @@ def test_a_chunked_body_turning_large_is_shed_half_way() -> None:
     app = make_app()
 
     async def scenario() -> None:
-        gate = asyncio.Event()
-        body = padded(SEED, 10 * KiB)
-        first = asyncio.create_task(
-            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
-        )
-        await until(lambda: admission(app).large == 1)
+        gate, first = await hold_large(app)
         chunks = [padded(SEED, 9 * KiB)[i : i + KiB] for i in range(0, 9 * KiB, KiB)]
         refused = await send_request(app, "/v1/losses/mse", chunks, content_length=False)
         assert_problem(refused, 503)
@@ -381,12 +380,7 @@ def test_the_byte_budget_sheds_while_a_large_request_runs() -> None:
     app = make_app(max_concurrent_large=4, max_inflight_bytes=16 * KiB)
 
     async def scenario() -> None:
-        gate = asyncio.Event()
-        body = padded(SEED, 10 * KiB)
-        first = asyncio.create_task(
-            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
-        )
-        await until(lambda: admission(app).large == 1)
+        gate, first = await hold_large(app)
         refused = await send_request(app, "/v1/losses/mse", [padded(SEED, 12 * KiB)])
         assert "LOSSD_MAX_INFLIGHT_BYTES" in assert_problem(refused, 503)["detail"]
         fits = await send_request(app, "/v1/losses/mse", [padded(SEED, 5 * KiB)])
@@ -404,12 +398,7 @@ def test_expect_100_continue_is_refused_without_reading_the_body() -> None:
     app = make_app()
 
     async def scenario() -> None:
-        gate = asyncio.Event()
-        body = padded(SEED, 10 * KiB)
-        first = asyncio.create_task(
-            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
-        )
-        await until(lambda: admission(app).large == 1)
+        gate, first = await hold_large(app)
         refused = await send_request(
             app,
             "/v1/losses/mse",
@@ -430,12 +419,7 @@ def test_a_compressed_body_counts_as_large() -> None:
     app = make_app()
 
     async def scenario() -> None:
-        gate = asyncio.Event()
-        body = padded(SEED, 10 * KiB)
-        first = asyncio.create_task(
-            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
-        )
-        await until(lambda: admission(app).large == 1)
+        gate, first = await hold_large(app)
         refused = await send_request(
             app, "/v2/models/mse/infer", [b"\x1f\x8b tiny"], headers={"content-encoding": "gzip"}
         )
@@ -529,12 +513,7 @@ def test_streams_are_charged_by_their_longest_line() -> None:
     line = json.dumps(SEED).encode() + b"\n"
 
     async def scenario() -> None:
-        gate = asyncio.Event()
-        body = padded(SEED, 10 * KiB)
-        first = asyncio.create_task(
-            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
-        )
-        await until(lambda: admission(app).large == 1)
+        gate, first = await hold_large(app)
         # 20 KiB of short lines: not large, runs while the permit is taken
         many = await send_request(
             app,
@@ -561,12 +540,7 @@ def test_requests_without_a_body_pass_untouched() -> None:
     app = make_app(max_concurrent_large=1)
 
     async def scenario() -> None:
-        gate = asyncio.Event()
-        body = padded(SEED, 10 * KiB)
-        first = asyncio.create_task(
-            send_request(app, "/v1/losses/mse", lambda: held(gate, body[:6000], body[6000:]))
-        )
-        await until(lambda: admission(app).large == 1)
+        gate, first = await hold_large(app)
         empty = await send_request(app, "/v1/losses/mse", [])
         assert_problem(empty, 400)  # an empty body is malformed JSON, not a 503
         gate.set()
