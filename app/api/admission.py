@@ -47,12 +47,11 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.bodies import INLINE_BODY_BYTES
-from app.api.problems import PROBLEM_JSON, ProblemError
+from app.api.problems import ProblemError
 
 MiB = 1024 * 1024
 #: What a compressed body is charged, per byte: numbers in JSON deflate 2 to 5 times, binary
@@ -340,7 +339,12 @@ class AdmissionMiddleware:
             if not body.disconnected:
                 raise
             if not started:  # nobody reads this; it tells the logs and metrics what happened
-                await _closed_by_client(send)
+                closed = ProblemError(
+                    CLIENT_CLOSED,
+                    "the client closed the connection before its body was complete",
+                    slug="client-closed-request",
+                )
+                await closed.response()(scope, body.receive, send)
         except asyncio.CancelledError:
             # uvicorn cancels the requests still running when its graceful shutdown times out:
             # answer a retryable 503 rather than drop the connection (and log a 500).
@@ -405,21 +409,6 @@ class _BodyWatch:
             self.complete = True
             raise OverloadedError(refusal, path=self.path, close=not drained)
         return message
-
-
-async def _closed_by_client(send: Send) -> None:
-    body = orjson.dumps(
-        {
-            "type": "urn:lossd:problem:client-closed-request",
-            "title": "Client closed request",
-            "status": CLIENT_CLOSED,
-            "detail": "the client closed the connection before its body was complete",
-            "errors": [],
-        }
-    )
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": CLIENT_CLOSED, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def on_exit_signal(callback: Callable[[], None]) -> None:

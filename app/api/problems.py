@@ -70,10 +70,12 @@ class ProblemError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """The problem as a JSON-ready dict."""
-        phrase = HTTPStatus(self.status).phrase
         body: dict[str, Any] = {
             "type": f"urn:lossd:problem:{self.slug}" if self.slug else "about:blank",
-            "title": phrase if not self.slug else self.slug.replace("-", " ").capitalize(),
+            # Only a slug-less problem needs an HTTP phrase (499, say, has a slug and none).
+            "title": self.slug.replace("-", " ").capitalize()
+            if self.slug
+            else HTTPStatus(self.status).phrase,
             "status": self.status,
             "detail": self.detail,
             "errors": [{"pointer": p, "detail": d} for p, d in self.errors],
