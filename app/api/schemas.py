@@ -1,9 +1,11 @@
 """Request and response models of the v1 API.
 
-Tensors arrive as nested JSON lists of numbers. Pydantic parses the body in Rust
-(``model_validate_json``); the model validator then turns each tensor into one NumPy array with a
-single call and checks it (rectangular, numeric, finite, non-empty, within the element limit).
-Shapes are matched by the engine, which knows each loss's rule (sparse labels have one axis fewer).
+Tensors arrive as nested JSON lists of numbers. :func:`app.api.bodies.parse_json` cuts their text
+out of the body (``app.api.json_tensors``) and Pydantic validates the rest, the envelope; the model
+validator then decodes each tensor's text straight into a NumPy array and checks it once
+(rectangular, numeric, finite, non-empty, within the element limit). A tensor given as a Python
+list (a body parsed whole) is converted with one ``np.asarray``. Shapes are matched by the engine,
+which knows each loss's rule (sparse labels have one axis fewer).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 import numpy as np
+import pydantic_core
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,8 +26,18 @@ from pydantic import (
 from pydantic.json_schema import WithJsonSchema
 from typing_extensions import TypeAliasType
 
+from app.api.json_tensors import TensorText, decode_tensor
 from app.api.problems import Problem
-from app.losses import Evaluation, InvalidInputError, LossSpec, evaluate, to_array
+from app.losses import (
+    DTYPES,
+    Evaluation,
+    InvalidInputError,
+    LossSpec,
+    Tensors,
+    check_tensor,
+    evaluate_tensors,
+    to_array,
+)
 from app.losses.numerics import FloatArray
 
 # Named aliases: one ``Reduction`` and one ``DType`` schema in the OpenAPI document, so generated
@@ -64,6 +77,30 @@ Options = Annotated[
 ]
 
 
+class ReparseBody(Exception):  # noqa: N818 - a signal, not an error
+    """A tensor's text turned out not to be JSON on its own: the body must be parsed whole
+    (whose error, 400 malformed JSON, is then the one the client gets)."""
+
+
+#: The fields of a tensor pair that hold tensors.
+TENSOR_FIELDS = ("y_true", "y_pred", "sample_weight")
+
+
+def decode_field(data: Any, text: TensorText | None, field: str, dtype: str) -> FloatArray:
+    """One tensor field as a checked array: from its JSON ``text`` when the body was split (the
+    fast decoder, or the exact slow path when it declines), else from ``data`` as parsed."""
+    min_rank = 0 if field == "sample_weight" else 1
+    if text is not None:
+        array = decode_tensor(text, DTYPES[dtype])
+        if array is not None:
+            return check_tensor(array, field, dtype, min_rank=min_rank)
+        try:
+            data = pydantic_core.from_json(text.tobytes(), allow_inf_nan=False)
+        except ValueError:
+            raise ReparseBody from None
+    return to_array(data, field, dtype, min_rank=min_rank)
+
+
 class TensorPair(BaseModel):
     """``y_true`` and ``y_pred`` (and optional ``sample_weight``), decoded once into arrays."""
 
@@ -73,45 +110,42 @@ class TensorPair(BaseModel):
     y_pred: Tensor = Field(examples=[[[1, 1, 0], [1, 0, 1]]])
     sample_weight: Weights | None = Field(None, examples=[None])
 
-    _arrays: dict[str, FloatArray | None] = PrivateAttr(default_factory=dict)
+    _tensors: Tensors | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _decode(self, info: ValidationInfo) -> Self:
         context = info.context or {}
         limit = context.get("max_elements")
+        texts: dict[Any, TensorText] = context.get("tensors") or {}
         dtype = getattr(self, "dtype", None) or context.get("dtype", "float32")
-        for name in ("y_true", "y_pred", "sample_weight"):
+        arrays: dict[str, FloatArray | None] = {}
+        for name in TENSOR_FIELDS:
             data = getattr(self, name)
             if data is None:
-                self._arrays[name] = None
+                arrays[name] = None
                 continue
-            array = to_array(data, name, dtype, min_rank=0 if name == "sample_weight" else 1)
+            array = decode_field(data, texts.get(name), name, dtype)
             if limit is not None and array.size > limit:
                 raise InvalidInputError(
                     f"tensor has {array.size} values, more than the limit of {limit}",
                     field=name,
                 )
-            self._arrays[name] = array
+            arrays[name] = array
             setattr(self, name, _DECODED)  # free the Python lists now; the array holds the data
+        y_true, y_pred = arrays["y_true"], arrays["y_pred"]
+        assert y_true is not None and y_pred is not None  # required fields
+        self._tensors = Tensors(y_true, y_pred, arrays["sample_weight"])
         return self
 
-    def array(self, name: str) -> FloatArray | None:
-        """The decoded ``y_true``, ``y_pred`` or ``sample_weight``."""
-        return self._arrays.get(name)
+    @property
+    def tensors(self) -> Tensors:
+        """The decoded and checked tensors."""
+        assert self._tensors is not None  # set by the validator
+        return self._tensors
 
-    def evaluate(
-        self, loss: str | LossSpec, options: dict[str, Any], reduction: str, dtype: str
-    ) -> Evaluation:
+    def evaluate(self, loss: str | LossSpec, options: dict[str, Any], reduction: str) -> Evaluation:
         """Evaluate ``loss`` on these tensors (decoded once, however many losses use them)."""
-        return evaluate(
-            loss,
-            self.array("y_true"),
-            self.array("y_pred"),
-            sample_weight=self.array("sample_weight"),
-            options=options,
-            reduction=reduction,
-            dtype=dtype,
-        )
+        return evaluate_tensors(loss, self.tensors, options=options, reduction=reduction)
 
 
 _DECODED: list[Any] = []

@@ -5,11 +5,11 @@ catalogue. See ``registry.py`` for the names each loss answers to.
 """
 
 from app.losses.errors import InvalidInputError, InvalidOptionError, LossError, UnknownLossError
-from app.losses.evaluate import Evaluation, evaluate
+from app.losses.evaluate import Evaluation, evaluate, evaluate_tensors
 from app.losses.options import OptionSpec
 from app.losses.reduction import REDUCTIONS, Reduced, reduce
 from app.losses.registry import LOSSES, LossSpec, all_names, resolve
-from app.losses.tensors import DTYPES, to_array
+from app.losses.tensors import DTYPES, Tensors, check_tensor, to_array
 
 __all__ = [
     "DTYPES",
@@ -22,9 +22,12 @@ __all__ = [
     "LossSpec",
     "OptionSpec",
     "Reduced",
+    "Tensors",
     "UnknownLossError",
     "all_names",
+    "check_tensor",
     "evaluate",
+    "evaluate_tensors",
     "reduce",
     "resolve",
     "to_array",

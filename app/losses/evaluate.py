@@ -1,4 +1,9 @@
-"""The engine's entry point: check the request, align the tensors, run the loss, reduce."""
+"""The engine's entry points: check the inputs once, align the tensors, run the loss, reduce.
+
+:func:`evaluate` takes anything array-like and checks it; :func:`evaluate_tensors` takes
+:class:`~app.losses.tensors.Tensors` already checked (the HTTP layer decodes and checks each
+tensor once, as it arrives) and does not scan them again.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from app.losses.numerics import FloatArray
 from app.losses.options import bind_options
 from app.losses.reduction import REDUCTIONS, Reduced, reduce
 from app.losses.registry import LossSpec, resolve
-from app.losses.tensors import DTYPES, to_array
+from app.losses.tensors import DTYPES, Tensors
 
 
 @dataclass(frozen=True)
@@ -51,20 +56,33 @@ def evaluate(
             f"reduction must be one of {list(REDUCTIONS)}, got {reduction!r}", field="reduction"
         )
     kwargs = bind_options(spec.name, spec.options, options)
-    true = to_array(y_true, "y_true", dtype)
-    pred = to_array(y_pred, "y_pred", dtype)
-    weights = (
-        None
-        if sample_weight is None
-        else to_array(sample_weight, "sample_weight", dtype, min_rank=0)
-    )
+    return _run(spec, Tensors.of(y_true, y_pred, sample_weight, dtype), kwargs, reduction)
+
+
+def evaluate_tensors(
+    loss: str | LossSpec,
+    tensors: Tensors,
+    *,
+    options: Mapping[str, Any] | None = None,
+    reduction: str = "sum_over_batch_size",
+) -> Evaluation:
+    """Evaluate ``loss`` on checked ``tensors`` (in their dtype) with a known ``reduction``.
+
+    The tensors are not scanned again; options are bound and checked as in :func:`evaluate`.
+    """
+    spec = loss if isinstance(loss, LossSpec) else resolve(loss)
+    return _run(spec, tensors, bind_options(spec.name, spec.options, options), reduction)
+
+
+def _run(spec: LossSpec, tensors: Tensors, kwargs: dict[str, Any], reduction: str) -> Evaluation:
+    true, pred, weights = tensors.y_true, tensors.y_pred, tensors.sample_weight
     true, pred = (_align_sparse if spec.sparse_labels else _align_dense)(true, pred, kwargs)
     _check_axes(kwargs, pred.ndim)
     with np.errstate(all="ignore"):  # non-finite results are counted and reported, not raised
         values = np.asarray(spec.fn(true, pred, **kwargs), dtype=pred.dtype)
         mask = spec.mask(true, kwargs.get("ignore_class")) if spec.mask else None
         reduced = reduce(values, weights, mask, reduction)
-    return Evaluation(spec.name, dtype, reduction, reduced)
+    return Evaluation(spec.name, tensors.dtype, reduction, reduced)
 
 
 def _shape(a: FloatArray) -> list[int]:

@@ -6,6 +6,7 @@ the first offending row, so a good request never pays for the diagnosis.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,14 @@ def to_array(data: Any, field: str, dtype: str = "float32", *, min_rank: int = 1
             raise _diagnose(data, field) from None
     if array.dtype.kind not in "biuf":
         raise _diagnose(data, field)
+    return check_tensor(array, field, dtype, min_rank=min_rank)
+
+
+def check_tensor(
+    array: Any, field: str, dtype: str = "float32", *, min_rank: int = 1
+) -> FloatArray:
+    """``array`` (of numbers) as a finite, non-empty array of ``dtype`` and rank >= ``min_rank``;
+    :class:`InvalidInputError` naming ``field`` (and the index of a bad value) otherwise."""
     if array.ndim < min_rank:
         raise InvalidInputError(
             f"expected a tensor of rank >= {min_rank}, got a scalar"
@@ -51,6 +60,33 @@ def to_array(data: Any, field: str, dtype: str = "float32", *, min_rank: int = 1
         ) from None
     check_finite(out, field)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Tensors:
+    """The inputs of one evaluation, checked: finite, non-empty arrays of one float dtype."""
+
+    y_true: FloatArray
+    y_pred: FloatArray
+    sample_weight: FloatArray | None = None
+
+    @classmethod
+    def of(
+        cls, y_true: Any, y_pred: Any, sample_weight: Any = None, dtype: str = "float32"
+    ) -> Tensors:
+        """Check array-likes (nested lists, arrays) and convert them to ``dtype``."""
+        return cls(
+            to_array(y_true, "y_true", dtype),
+            to_array(y_pred, "y_pred", dtype),
+            None
+            if sample_weight is None
+            else to_array(sample_weight, "sample_weight", dtype, min_rank=0),
+        )
+
+    @property
+    def dtype(self) -> str:
+        """The computation dtype's name (``float32`` or ``float64``)."""
+        return str(self.y_pred.dtype)
 
 
 def check_finite(array: FloatArray, field: str) -> None:

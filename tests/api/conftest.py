@@ -30,3 +30,14 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+@pytest.fixture(params=["whole", "split"])
+def body_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with JSON bodies parsed whole, then with every body's tensors cut out and
+    decoded straight into arrays (app.api.json_tensors): both must answer alike."""
+    from app.api import bodies
+
+    threshold = 1 << 62 if request.param == "whole" else 0
+    monkeypatch.setattr(bodies, "SPLIT_BODY_BYTES", threshold)
+    return str(request.param)

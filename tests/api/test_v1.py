@@ -70,7 +70,7 @@ def test_unknown_loss_is_404_with_suggestions(client: TestClient) -> None:
 # --- evaluate --------------------------------------------------------------------------------
 
 
-def test_seed_example_over_http(client: TestClient) -> None:
+def test_seed_example_over_http(client: TestClient, body_path: str) -> None:
     r = client.post("/v1/losses/mse", json={"y_true": SEED_TRUE, "y_pred": SEED_PRED})
     assert r.status_code == 200
     body = r.json()
@@ -96,7 +96,7 @@ def test_seed_example_other_losses(client: TestClient, name: str, expected: list
     np.testing.assert_allclose(body["per_sample"], expected, rtol=1e-6)
 
 
-def test_options_sample_weight_and_reductions(client: TestClient) -> None:
+def test_options_sample_weight_and_reductions(client: TestClient, body_path: str) -> None:
     # huber, delta=0.5, errors 0.25 (quadratic: 0.5*0.0625) and 2 (linear: 0.5*2 - 0.125)
     y_true, y_pred = [[0.0], [0.0]], [[0.25], [2.0]]
     per = [0.03125, 0.875]
@@ -156,7 +156,7 @@ def test_non_finite_output_is_reported_as_null(client: TestClient) -> None:
 # --- batch -----------------------------------------------------------------------------------
 
 
-def test_batch_items_succeed_or_fail_alone(client: TestClient) -> None:
+def test_batch_items_succeed_or_fail_alone(client: TestClient, body_path: str) -> None:
     items = [
         {
             "id": "a",
@@ -242,7 +242,7 @@ def test_stream_options_from_query(client: TestClient) -> None:
     assert out["mean"] == pytest.approx(math.log(2), rel=1e-6)
 
 
-def test_stream_bad_line_names_its_number(client: TestClient) -> None:
+def test_stream_bad_line_names_its_number(client: TestClient, body_path: str) -> None:
     body = ndjson({"y_true": [[0, 1]], "y_pred": [[1, 1]]}) + b"\n" + b'{"y_true": [[0, 1]]\n'
     problem = assert_problem(
         client.post("/v1/losses/mse/stream", content=body, headers=NDJSON), 400, "/line/3"
@@ -310,6 +310,12 @@ BAD_JSON_BODIES: list[tuple[str, dict[str, Any], int, str | None]] = [
     ("bad dtype", {**GOOD, "dtype": "float16"}, 422, "/dtype"),
     ("bad sample_weight", {**GOOD, "sample_weight": [1, 2, 3]}, 422, "/sample_weight"),
     ("too large for float32", {"y_true": [[1e39]], "y_pred": [[0]]}, 422, "/y_true/0/0"),
+    # A flattening parser reads each of these as four numbers in a 2x2 tensor.
+    ("list for a number", {"y_true": [[1, [2]], [3, 4]], "y_pred": SEED_PRED}, 422, "/y_true/0/1"),
+    ("mixed depths", {"y_true": [[1, 2], 3, [4]], "y_pred": SEED_PRED}, 422, "/y_true/1"),
+    ("list after a number", {"y_true": [1, [2, 3]], "y_pred": SEED_PRED}, 422, "/y_true/1"),
+    ("short last row", {"y_true": [[1, 2], [3]], "y_pred": [[1, 2], [3, 4]]}, 422, "/y_true/1"),
+    ("empty last row", {"y_true": [[1], []], "y_pred": [[1], [2]]}, 422, "/y_true/1"),
     (
         "deeply nested",
         {"y_true": json.loads("[" * 80 + "1" + "]" * 80), "y_pred": [[1]]},
@@ -323,7 +329,12 @@ BAD_JSON_BODIES: list[tuple[str, dict[str, Any], int, str | None]] = [
     ("case", "body", "status", "pointer"), BAD_JSON_BODIES, ids=[c[0] for c in BAD_JSON_BODIES]
 )
 def test_bad_input_corpus(
-    client: TestClient, case: str, body: dict[str, Any], status: int, pointer: str | None
+    client: TestClient,
+    body_path: str,
+    case: str,
+    body: dict[str, Any],
+    status: int,
+    pointer: str | None,
 ) -> None:
     assert_problem(client.post("/v1/losses/mse", json=body), status, pointer)
 
@@ -337,9 +348,18 @@ def test_bad_input_corpus(
         ("not JSON", b"y_true=1", 400),
         ("empty body", b"", 400),
         ("top-level list", b"[1, 2]", 422),
+        ("number out of double range", b'{"y_true": [[1e400]], "y_pred": [[1]]}', 422),
+        ("integer beyond 64 bits", b'{"y_true": [[1' + b"0" * 400 + b']], "y_pred": [[1]]}', 422),
+        ("leading zero", b'{"y_true": [[01]], "y_pred": [[1]]}', 400),
+        ("two tensors in one", b'{"y_true": [[1]],[[2]], "y_pred": [[1]]}', 400),
+        ("missing comma between rows", b'{"y_true": [[1][2]], "y_pred": [[1],[2]]}', 400),
+        ("trailing comma", b'{"y_true": [[1,2],], "y_pred": [[1,2]]}', 400),
+        ("trailing data", b'{"y_true": [[1]], "y_pred": [[1]]} x', 400),
     ],
 )
-def test_bad_raw_bodies(client: TestClient, case: str, raw: bytes, status: int) -> None:
+def test_bad_raw_bodies(
+    client: TestClient, body_path: str, case: str, raw: bytes, status: int
+) -> None:
     r = client.post("/v1/losses/mse", content=raw, headers={"content-type": "application/json"})
     assert_problem(r, status)
 

@@ -9,11 +9,25 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from app.api.bodies import ORJSONResponse, evaluation_dict, offload, require_content_type
+from app.api.bodies import (
+    ORJSONResponse,
+    evaluation_dict,
+    offload,
+    require_content_type,
+    split_tensors,
+)
 from app.api.deps import SettingsDep
+from app.api.json_tensors import Path, SplitBody, TensorText
 from app.api.openapi import json_body, problem_responses
 from app.api.problems import ProblemError, from_loss_error, validation_problem
-from app.api.schemas import BatchItem, BatchRequest, BatchResponse, LossRef
+from app.api.schemas import (
+    TENSOR_FIELDS,
+    BatchItem,
+    BatchRequest,
+    BatchResponse,
+    LossRef,
+    ReparseBody,
+)
 from app.losses import LossError, UnknownLossError
 from app.observability import observation
 from app.settings import Settings
@@ -34,8 +48,27 @@ async def evaluate_batch(request: Request, settings: SettingsDep) -> Response:
     return ORJSONResponse(await offload(len(body), run_batch, body, settings))
 
 
-def run_batch(body: bytes, settings: Settings) -> dict[str, Any]:
-    """Parse the envelope, then evaluate each item on its own."""
+def is_item_tensor(path: Path) -> bool:
+    """Whether ``path`` is a tensor of a batch item (``items/<i>/y_pred``)."""
+    return len(path) == 3 and path[0] == "items" and path[2] in TENSOR_FIELDS
+
+
+def run_batch(body: bytes | bytearray, settings: Settings) -> dict[str, Any]:
+    """Parse the envelope, then evaluate each item on its own.
+
+    The items' tensors are cut out of the body and decoded straight into arrays; an item that
+    fails that way is validated again from Python lists, the way its error is worded.
+    """
+    split = split_tensors(body, is_item_tensor)
+    try:
+        return _run_batch(split.envelope if split else body, split, settings)
+    except ReparseBody:  # a tensor's text is not JSON: the body, parsed whole, says where
+        return _run_batch(body, None, settings)
+
+
+def _run_batch(
+    body: bytes | bytearray, split: SplitBody | None, settings: Settings
+) -> dict[str, Any]:
     try:
         # pydantic-core's parser, like the single-evaluation endpoint's: it refuses nesting past
         # ~200 levels, so no deeply nested value reaches the (recursive) tensor and option
@@ -43,6 +76,8 @@ def run_batch(body: bytes, settings: Settings) -> dict[str, Any]:
         # orjson did.
         envelope = pydantic_core.from_json(body, allow_inf_nan=False)
     except ValueError as exc:
+        if split is not None:
+            raise ReparseBody from None
         raise ProblemError(400, f"malformed JSON: {exc}", slug="malformed-json") from None
     items = envelope.get("items") if isinstance(envelope, dict) else None
     if not isinstance(items, list) or set(envelope) != {"items"}:
@@ -60,15 +95,40 @@ def run_batch(body: bytes, settings: Settings) -> dict[str, Any]:
             errors=[("/items", f"at most {settings.max_batch_items} items")],
         )
     context = {"max_elements": settings.max_elements}
-    return {"results": [run_item(i, raw, context) for i, raw in enumerate(items)]}
+    return {
+        "results": [
+            run_item(i, raw, context, split.under("items", i) if split else {})
+            for i, raw in enumerate(items)
+        ]
+    }
 
 
-def run_item(i: int, raw: Any, context: dict[str, Any]) -> dict[str, Any]:
+def validate_item(raw: Any, context: dict[str, Any], texts: dict[Any, TensorText]) -> BatchItem:
+    """The item, its tensors decoded from their ``texts``; when that fails, validated again
+    with the texts parsed as Python lists, whose errors say exactly what is wrong."""
+    if texts:
+        try:
+            return BatchItem.model_validate(raw, context={**context, "tensors": texts})
+        except (ValidationError, LossError, ReparseBody):
+            raw = {**raw, **{name: _parse_text(text) for name, text in texts.items()}}
+    return BatchItem.model_validate(raw, context=context)
+
+
+def _parse_text(text: TensorText) -> Any:
+    try:
+        return pydantic_core.from_json(text.tobytes(), allow_inf_nan=False)
+    except ValueError:
+        raise ReparseBody from None
+
+
+def run_item(
+    i: int, raw: Any, context: dict[str, Any], texts: dict[Any, TensorText]
+) -> dict[str, Any]:
     """One item's result: 200 with one evaluation per loss, or the item's problem."""
     item_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
     try:
         try:
-            item = BatchItem.model_validate(raw, context=context)
+            item = validate_item(raw, context, texts)
         except ValidationError as exc:
             raise validation_problem(exc.errors(include_url=False), ("items", i)) from None
         except LossError as exc:
@@ -95,12 +155,12 @@ def evaluate_ref(i: int, j: int, ref: str | LossRef, item: BatchItem) -> dict[st
         (j,) if isinstance(item.loss, list) else ()
     )
     try:
-        evaluation = item.evaluate(name, options, item.reduction, item.dtype)
+        evaluation = item.evaluate(name, options, item.reduction)
     except UnknownLossError as exc:
         at_name = at_loss if isinstance(ref, str) else (*at_loss, "name")
         raise from_loss_error(exc, at_name) from None
     except LossError as exc:
         own_options = isinstance(ref, LossRef) and exc.field.startswith("options")
         raise from_loss_error(exc, at_loss if own_options else ("items", i)) from None
-    observation().evaluated(evaluation.loss, item.array("y_pred"))
+    observation().evaluated(evaluation.loss, item.tensors.y_pred)
     return evaluation_dict(evaluation)

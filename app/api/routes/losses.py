@@ -58,8 +58,8 @@ async def evaluate_loss(spec: LossDep, request: Request, settings: SettingsDep) 
 
     def run() -> dict[str, Any]:
         req = parse_json(EvaluateRequest, body, context)
-        evaluation = req.evaluate(spec, req.options, req.reduction, req.dtype)
-        observation().evaluated(spec.name, req.array("y_pred"))
+        evaluation = req.evaluate(spec, req.options, req.reduction)
+        observation().evaluated(spec.name, req.tensors.y_pred)
         return evaluation_dict(evaluation)
 
     return ORJSONResponse(await offload(len(body), run))

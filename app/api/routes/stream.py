@@ -153,11 +153,11 @@ def _add_chunk(
     try:
         chunk = parse_json(StreamLine, line, {**context, "dtype": dtype}, ("line", number))
         try:
-            r = chunk.evaluate(spec, options, reduction, dtype).result
+            r = chunk.evaluate(spec, options, reduction).result
         except LossError as exc:
             at_options = exc.field.startswith("options")
             raise from_loss_error(exc, ("query",) if at_options else ("line", number)) from None
-        observation().evaluated(spec.name, chunk.array("y_pred"))
+        observation().evaluated(spec.name, chunk.tensors.y_pred)
         if keep:
             _keep(totals, r.per_sample, number, limit)
     except ProblemError as problem:

@@ -1,0 +1,198 @@
+"""app/api/json_tensors.py: tensors decoded straight from JSON text, envelope split.
+
+The decoder may only accept: whatever it returns must be what a JSON parser and ``np.asarray``
+give for the same text (the reference here is the stdlib ``json`` module), and anything that is
+not a rectangular tensor of JSON numbers must come back as None.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.api import json_tensors
+from app.api.json_tensors import TensorText, decode_tensor, split_body
+
+
+def decode(text: str | bytes, dtype: Any = np.float64) -> np.ndarray[Any, Any] | None:
+    raw = text.encode() if isinstance(text, str) else text
+    return decode_tensor(TensorText.of(raw), dtype)
+
+
+def reference(text: str) -> np.ndarray[Any, Any]:
+    return np.asarray(json.loads(text), dtype=np.float64)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[1]",
+        "[[1,2],[3,4]]",
+        "[[1],[2],[3]]",
+        "[[[1,2,3]],[[4,5,6]]]",
+        "[[[[0.5]]]]",
+        "[ [ 1 , 2 ] ,\n [3,4]\t]\r\n",
+        "[-0.0, 1e-3, -2.5E+2, 123456789012, 1.7976931348623157e308]",
+        "[18446744073709551615, -9223372036854775808]",
+    ],
+)
+def test_rectangular_tensors_decode_like_a_json_parser(text: str) -> None:
+    got = decode(text)
+    assert got is not None
+    np.testing.assert_array_equal(got, reference(text))
+    assert got.shape == reference(text).shape
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[[1,[2]],[3,4]]",  # four numbers, as a flattening parser reads them, but not 2x2
+        "[[1,2],[3]]",
+        "[[1,2],3]",
+        "[1,[2,3]]",
+        "[[1],[]]",
+        "[[],[1]]",
+        "[]",
+        "[[]]",
+        "[[1,2],[3,4]],[[5,6],[7,8]]",
+        "[1,2]]",
+        "[[1,2]",
+        "[1,,2]",
+        "[1,2,]",
+        "[1 2]",
+        "[01]",
+        "[+1]",
+        "[.5]",
+        "[1.]",
+        "[1e400]",
+        "[1" + "0" * 400 + "]",
+        "[NaN]",
+        "[Infinity]",
+        "[true]",
+        "[null]",
+        '["1"]',
+        "[{}]",
+    ],
+)
+def test_anything_else_is_declined(text: str) -> None:
+    assert decode(text) is None
+
+
+def test_float32_overflow_is_left_to_the_finiteness_check() -> None:
+    got = decode("[[1e39, 1]]", np.float32)
+    assert got is not None and got.dtype == np.float32
+    assert np.isinf(got[0, 0]) and got[0, 1] == 1
+
+
+def test_blocks_cut_between_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tiny blocks: every cut falls somewhere inside the text, and the numbers still come out
+    # whole and in order.
+    monkeypatch.setattr(json_tensors, "BLOCK_BYTES", 3)
+    values = np.arange(-50, 50, dtype=np.float64).reshape(10, 2, 5) / 8
+    text = json.dumps(values.tolist(), indent=1)
+    got = decode(text)
+    assert got is not None
+    np.testing.assert_array_equal(got, values)
+    blocks = list(TensorText.of(text.encode()).blocks())
+    assert b"".join(blocks) == text.encode() and len(blocks) > 50
+
+
+# Any nesting of numbers and lists, rectangular or not.
+nested = st.recursive(
+    st.one_of(st.integers(-(10**6), 10**6), st.floats(-1e6, 1e6, allow_nan=False)),
+    lambda children: st.lists(children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.lists(nested, max_size=4))
+def test_random_nestings_decode_exactly_or_are_declined(data: list[Any]) -> None:
+    text = json.dumps(data)
+    got = decode(text)
+    try:
+        expected = np.asarray(data, dtype=np.float64)
+    except ValueError:  # ragged: NumPy refuses it too
+        assert got is None
+        return
+    if expected.size == 0:
+        assert got is None
+        return
+    assert got is not None, text
+    np.testing.assert_array_equal(got, expected)
+    assert got.shape == expected.shape
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_rectangular_tensor_is_accepted(shape: list[int], seed: int) -> None:
+    values = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    text = json.dumps(values.astype(np.float64).tolist())
+    got = decode(text, np.float32)
+    assert got is not None
+    np.testing.assert_array_equal(got, values)
+
+
+def is_pair(path: tuple[str | int, ...]) -> bool:
+    return len(path) == 1 and path[0] in ("y_true", "y_pred")
+
+
+def test_split_replaces_tensors_and_keeps_the_rest() -> None:
+    body = (
+        b'{"id": "\\"y_true\\": [9]", "y_true": [[1, 2]], '
+        b'"options": {"y_pred": [7]}, "y_pred" : [3] }'
+    )
+    split = split_body(body, is_pair)
+    assert split is not None
+    assert json.loads(split.envelope) == {
+        "id": '"y_true": [9]',
+        "y_true": [],
+        "options": {"y_pred": [7]},
+        "y_pred": [],
+    }
+    assert {k: v.tobytes() for k, v in split.under().items()} == {
+        "y_true": b"[[1, 2]]",
+        "y_pred": b"[3]",
+    }
+
+
+def test_split_follows_paths_into_lists_of_objects() -> None:
+    body = b'{"items": [{"y_pred": [1], "loss": ["a", {"name": "b"}]}, {"y_true": [[2]]}]}'
+    split = split_body(
+        body, lambda p: len(p) == 3 and p[0] == "items" and p[2] in ("y_true", "y_pred")
+    )
+    assert split is not None
+    assert json.loads(split.envelope) == {
+        "items": [{"y_pred": [], "loss": ["a", {"name": "b"}]}, {"y_true": []}]
+    }
+    assert split.under("items", 0)["y_pred"].tobytes() == b"[1]"
+    assert split.under("items", 1)["y_true"].tobytes() == b"[[2]]"
+
+
+def test_escaped_keys_are_left_to_the_envelope() -> None:
+    # "y\\u005ftrue" is "y_true" to a JSON parser; the split leaves such a key's value in place.
+    split = split_body(b'{"y\\u005ftrue": [1], "y_pred": [2]}', is_pair)
+    assert split is not None
+    assert json.loads(split.envelope) == {"y_true": [1], "y_pred": []}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"[1, 2]", b"1", b'{"y_true": [1]', b'{"y_true": [1]} x', b'{"y_true": [1]}}', b"}"],
+)
+def test_bodies_the_walk_cannot_follow_are_declined(body: bytes) -> None:
+    assert split_body(body, is_pair) is None
+
+
+def test_huge_envelopes_are_left_to_the_ordinary_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(json_tensors, "MAX_ENVELOPE_TOKENS", 50)
+    body = json.dumps({"y_true": [1], "y_pred": [1], "options": {str(i): i for i in range(30)}})
+    assert split_body(body.encode(), is_pair) is None
