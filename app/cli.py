@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 from pydantic import SecretStr, ValidationError
 
-from app.losses import LOSSES, REDUCTIONS, Evaluation, LossError, LossSpec, evaluate
+from app.losses import LOSSES, REDUCTIONS, LossError, LossSpec, evaluate
 from app.observability.serve import prepare_metrics_dir, uvicorn_logging
+from app.results import dumps, evaluation_fields
 from app.settings import Settings, get_settings
 
 ENV_PREFIX = "LOSSD_"
@@ -283,30 +284,6 @@ def parse_option(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
-def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:
-    """The result in the shape of the API's response (non-finite values as null)."""
-    r = evaluation.result
-    scalar = r.per_sample.dtype.type
-    return {
-        "loss": evaluation.loss,
-        "per_sample": [_number(v) for v in r.per_sample.reshape(-1)],
-        "shape": list(r.per_sample.shape),
-        "mean": _number(scalar(r.mean)),
-        "sum": _number(scalar(r.sum)),
-        "count": int(r.count) if float(r.count).is_integer() else _number(scalar(r.count)),
-        "value": None if r.value is None else _number(scalar(r.value)),
-        "reduction": evaluation.reduction,
-        "dtype": evaluation.dtype,
-        "non_finite": r.non_finite,
-    }
-
-
-def _number(x: np.floating[Any]) -> float | None:
-    # float(str(x)): the shortest decimal that round-trips in x's own dtype, so a float32 result
-    # prints as 0.6666667 (as Keras and the API print it), not 0.6666666865348816.
-    return float(str(x)) if np.isfinite(x) else None
-
-
 def human_report(result: dict[str, Any]) -> str:
     """The result as a small table: one line per sample, then the totals."""
     shape = tuple(result["shape"])
@@ -333,8 +310,8 @@ def human_report(result: dict[str, Any]) -> str:
     return "\n".join([*header, _table(rows), *totals])
 
 
-def _text(value: float | None) -> str:
-    return "nan/inf" if value is None else str(value)
+def _text(value: Any) -> str:
+    return "nan/inf" if value is None or not np.isfinite(value) else str(value)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -359,8 +336,8 @@ def run_eval(args: argparse.Namespace) -> int:
         )
     except LossError as exc:
         raise CliError(_loss_error_text(exc)) from None
-    result = evaluation_json(evaluation)
-    print(json.dumps(result) if args.json else human_report(result))
+    result = evaluation_fields(evaluation)
+    print(dumps(result).decode() if args.json else human_report(result))
     return 0
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import numpy as np
-import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +20,8 @@ from starlette.responses import Response
 from app.api.json_tensors import Path, SplitBody, split_body
 from app.api.problems import ProblemError, from_loss_error, pointer, validation_problem
 from app.api.schemas import TENSOR_FIELDS, ReparseBody
-from app.losses import Evaluation, LossError
+from app.losses import LossError
+from app.results import dumps
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -97,28 +96,10 @@ async def offload(body_size: int, fn: Any, *args: Any) -> Any:
     return fn(*args)
 
 
-def evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
-    """The JSON body of one evaluation; NumPy values are written directly by orjson."""
-    r = evaluation.result
-    scalar = r.per_sample.dtype.type  # float32 results print as float32 (0.6666667), like Keras
-    return {
-        "loss": evaluation.loss,
-        "per_sample": np.ascontiguousarray(r.per_sample).reshape(-1),
-        "shape": list(r.per_sample.shape),
-        "mean": scalar(r.mean),
-        "sum": scalar(r.sum),
-        "count": int(r.count) if float(r.count).is_integer() else scalar(r.count),
-        "value": None if r.value is None else scalar(r.value),
-        "reduction": evaluation.reduction,
-        "dtype": evaluation.dtype,
-        "non_finite": r.non_finite,
-    }
-
-
 class ORJSONResponse(Response):
     """JSON via orjson: NumPy arrays without ``tolist()``, NaN and infinity as null."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+        return dumps(content)

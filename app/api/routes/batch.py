@@ -11,7 +11,6 @@ from starlette.responses import Response
 
 from app.api.bodies import (
     ORJSONResponse,
-    evaluation_dict,
     offload,
     require_content_type,
     split_tensors,
@@ -30,6 +29,7 @@ from app.api.schemas import (
 )
 from app.losses import LossError, UnknownLossError
 from app.observability import observation
+from app.results import evaluation_fields
 from app.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["batch"])
@@ -163,4 +163,4 @@ def evaluate_ref(i: int, j: int, ref: str | LossRef, item: BatchItem) -> dict[st
         own_options = isinstance(ref, LossRef) and exc.field.startswith("options")
         raise from_loss_error(exc, at_loss if own_options else ("items", i)) from None
     observation().evaluated(evaluation.loss, item.tensors.y_pred)
-    return evaluation_dict(evaluation)
+    return evaluation_fields(evaluation)

@@ -9,7 +9,6 @@ from starlette.responses import Response
 
 from app.api.bodies import (
     ORJSONResponse,
-    evaluation_dict,
     offload,
     parse_json,
     require_content_type,
@@ -19,6 +18,7 @@ from app.api.openapi import json_body, problem_responses
 from app.api.schemas import EvaluateRequest, EvaluateResponse, LossCatalogue, LossInfo
 from app.losses import LOSSES, LossSpec
 from app.observability import observation
+from app.results import evaluation_fields
 
 router = APIRouter(prefix="/v1/losses", tags=["losses"])
 
@@ -60,6 +60,6 @@ async def evaluate_loss(spec: LossDep, request: Request, settings: SettingsDep) 
         req = parse_json(EvaluateRequest, body, context)
         evaluation = req.evaluate(spec, req.options, req.reduction)
         observation().evaluated(spec.name, req.tensors.y_pred)
-        return evaluation_dict(evaluation)
+        return evaluation_fields(evaluation)
 
     return ORJSONResponse(await offload(len(body), run))

@@ -24,6 +24,7 @@ from app.api.schemas import DTypeName, ReductionName, StreamLine, StreamResponse
 from app.losses import LossError, LossSpec
 from app.losses.numerics import FloatArray
 from app.observability import observation
+from app.results import reduced_value, totals_fields
 
 router = APIRouter(prefix="/v1/losses", tags=["losses"])
 NDJSON = "application/x-ndjson"
@@ -43,24 +44,36 @@ class Totals:
 
 async def lines(request: Request, max_line: int) -> AsyncIterator[tuple[int, bytes]]:
     """Yield ``(line_number, line)`` from the body as it arrives; 413 for an over-long line,
-    raised as soon as the line passes the limit (before it has all arrived)."""
-    pending = b""
+    raised as soon as the line passes the limit (before it has all arrived).
+
+    Linear in the body: each chunk is searched once for newlines, and an unfinished line is kept
+    as a list of its pieces, joined once when its newline comes.
+    """
+    pending: list[bytes] = []  # the pieces of the unfinished line
+    pending_size = 0
     number = 0
     async for chunk in request.stream():
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
+        start = 0
+        while (newline := chunk.find(b"\n", start)) >= 0:
             number += 1
-            _check_length(line, number, max_line)
+            pending.append(chunk[start:newline])
+            line = b"".join(pending)
+            pending, pending_size = [], 0
+            _check_length(len(line), number, max_line)
             if line.strip():
                 yield number, line
-        _check_length(pending, number + 1, max_line)
-    if pending.strip():
-        yield number + 1, pending
+            start = newline + 1
+        if start < len(chunk):
+            pending.append(chunk[start:])
+            pending_size += len(chunk) - start
+            _check_length(pending_size, number + 1, max_line)
+    line = b"".join(pending)
+    if line.strip():
+        yield number + 1, line
 
 
-def _check_length(line: bytes, number: int, max_line: int) -> None:
-    if len(line) > max_line:
+def _check_length(size: int, number: int, max_line: int) -> None:
+    if size > max_line:
         raise ProblemError(
             413,
             f"line {number} is longer than the limit of {max_line} bytes (LOSSD_MAX_BODY_BYTES)",
@@ -195,15 +208,11 @@ def _result(
     spec: LossSpec, totals: Totals, reduction: str, dtype: str, keep: bool
 ) -> dict[str, Any]:
     # Totals are kept in float64 and reported in the computation dtype, like a single request.
-    scalar = np.dtype(dtype).type
     mean = totals.sum / totals.count if totals.count else 0.0
-    value = {"sum": totals.sum, "none": None}.get(reduction, mean)
+    value = reduced_value(reduction, mean, totals.sum)
     body: dict[str, Any] = {
         "loss": spec.name,
-        "mean": scalar(mean),
-        "sum": scalar(totals.sum),
-        "count": int(totals.count) if totals.count.is_integer() else scalar(totals.count),
-        "value": None if value is None else scalar(value),
+        **totals_fields(dtype, mean, totals.sum, totals.count, value),
         "reduction": reduction,
         "dtype": dtype,
         "chunks": totals.chunks,
