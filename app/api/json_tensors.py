@@ -9,9 +9,10 @@ Pydantic as before) and the *text* of each tensor, found by its path (``y_true``
    skeleton ``[[,,],[,,]]``. The shape is read off the skeleton's first rows and the whole
    skeleton compared with the one that shape must have, so ``[[1,[2]],[3,4]]`` (which a
    flattening parser reads as four numbers), ragged rows and mixed depths are all refused.
-2. **Numbers.** The text is cut at commas into blocks of ``BLOCK_BYTES``, brackets blanked, and
-   each block parsed as a flat JSON list by simdjson (strict JSON numbers, SIMD-fast), written
-   block by block into one array of the requested dtype. Memory: the output array plus one block.
+2. **Numbers.** The text is cut into blocks of about ``BLOCK_BYTES`` between elements of its
+   outer list, and each block, wrapped in brackets, parsed by simdjson (strict JSON numbers,
+   SIMD-fast) and flattened into one array of the requested dtype, block by block. Memory: the
+   output array plus one block.
 
 Anything the fast path cannot prove valid (strings, booleans, null, NaN, numbers beyond a double,
 an empty tensor, malformed text) returns ``None``; the caller then decodes that one tensor the
@@ -52,7 +53,10 @@ Array = np.ndarray[Any, Any]
 def decode_tensor(text: TensorText, dtype: Any) -> Array | None:
     """The rectangular tensor of numbers ``text`` holds, as an array of ``dtype``; None when the
     fast path cannot prove ``text`` is one (see the module's doc)."""
-    skeleton = b"".join(block.translate(None, _NUMBER_AND_SPACE) for block in text.blocks())
+    body = text.body
+    skeleton = b",".join(
+        body[a:b].translate(None, _NUMBER_AND_SPACE) for a, b in _cuts(body, text.start, text.end)
+    )
     shape = _shape_of(skeleton)
     if shape is None or skeleton != _skeleton(shape):
         return None
@@ -60,8 +64,24 @@ def decode_tensor(text: TensorText, dtype: Any) -> Array | None:
     out = np.empty(math.prod(shape), dtype=dtype)
     if out.size == 0:
         return None  # an empty tensor: the slow path words the error
-    filled = _parse_numbers(text, out)
+    filled = _parse_numbers(text, out, len(shape))
     return out.reshape(shape) if filled == out.size else None
+
+
+def _cuts(
+    body: bytes | bytearray, start: int, end: int, separator: bytes = b","
+) -> Iterator[tuple[int, int]]:
+    """``body[start:end]`` in spans of about ``BLOCK_BYTES``, each ending just before the comma
+    that ends an occurrence of ``separator`` (the comma itself belongs to no span), so each span
+    is scanned while it is in cache and no number is ever cut."""
+    while True:
+        cut = body.find(separator, start + BLOCK_BYTES, end) if end - start > BLOCK_BYTES else -1
+        if cut < 0:
+            yield start, end
+            return
+        comma = cut + len(separator) - 1
+        yield start, comma
+        start = comma + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +91,6 @@ class TensorText:
     body: bytes | bytearray
     start: int
     end: int
-
-    def blocks(self) -> Iterator[bytes]:
-        """The text in copies of about ``BLOCK_BYTES``, cut just after a comma (or a bracket,
-        never inside a number), so each block is cheap to scan while it is in cache."""
-        body, start, end = self.body, self.start, self.end
-        while start < end:
-            cut = body.find(b",", start + BLOCK_BYTES, end) + 1 if end - start > BLOCK_BYTES else 0
-            stop = cut or end
-            yield bytes(body[start:stop])
-            start = stop
 
     @classmethod
     def of(cls, text: bytes) -> TensorText:
@@ -126,17 +136,31 @@ def _skeleton(shape: tuple[int, ...]) -> bytes:
     return level
 
 
-def _parse_numbers(text: TensorText, out: Array) -> int:
-    """Parse the numbers of ``text`` (brackets ignored) into ``out`` block by block; how many
-    were parsed (-1 when a block is not a valid list of numbers or would overflow ``out``)."""
+def _parse_numbers(text: TensorText, out: Array, rank: int) -> int:
+    """Parse the numbers of ``text``, a rectangular tensor of ``rank`` (its skeleton checked),
+    into ``out`` block by block; how many were parsed (-1 when a block is not a valid list of
+    numbers, or would overflow ``out``).
+
+    Blocks are cut between the elements of the outer list, after the run of ``rank - 1``
+    closing brackets that ends one, so each block wrapped in brackets is JSON as it is. Where
+    the text has spaces between its brackets, that run is not found: the brackets are blanked
+    instead (leaving a flat list of numbers, which any comma may cut).
+    """
+    body = text.body
+    first = body.find(b"[", text.start, text.end) + 1  # inside the outer brackets
+    last = body.rfind(b"]", text.start, text.end)
+    separator = b"]" * (rank - 1) + b","
+    blank = rank > 1 and last - first > BLOCK_BYTES and body.find(separator, first, last) < 0
+    view = memoryview(body)
     parser = simdjson.Parser()
     filled = 0
-    for block in text.blocks():
-        # Blanked brackets leave a flat list; a comma ending the block would leave "[...,]".
-        flat = b"[" + block.translate(_BLANK_BRACKETS).rstrip(b", \t\r\n") + b"]"
+    for a, b in _cuts(body, first, last, b"," if blank else separator):
+        block = bytearray(b - a + 2)
+        block[0], block[-1] = ord("["), ord("]")
+        block[1:-1] = view[a:b].tobytes().translate(_BLANK_BRACKETS) if blank else view[a:b]
         try:
-            document = parser.parse(flat)
-            assert isinstance(document, simdjson.Array)  # the text is wrapped in brackets
+            document = parser.parse(block)
+            assert isinstance(document, simdjson.Array)  # the block is wrapped in brackets
             values = np.frombuffer(document.as_buffer(of_type="d"), dtype=np.float64)
             del document  # the parser is reused for the next block only once this is gone
         except (ValueError, TypeError, RuntimeError):  # not numbers, or not within a double

@@ -89,17 +89,22 @@ def test_float32_overflow_is_left_to_the_finiteness_check() -> None:
     assert np.isinf(got[0, 0]) and got[0, 1] == 1
 
 
-def test_blocks_cut_between_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tiny blocks: every cut falls somewhere inside the text, and the numbers still come out
-    # whole and in order.
+@pytest.mark.parametrize("indent", [None, 1])
+@pytest.mark.parametrize("shape", [(100,), (10, 10), (5, 2, 10), (2, 2, 5, 5)])
+def test_blocks_cut_between_numbers(
+    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, ...], indent: int | None
+) -> None:
+    # Tiny blocks: cuts fall all over the text (compact, or with spaces between brackets, which
+    # takes the blanking path), and the numbers still come out whole and in order.
     monkeypatch.setattr(json_tensors, "BLOCK_BYTES", 3)
-    values = np.arange(-50, 50, dtype=np.float64).reshape(10, 2, 5) / 8
-    text = json.dumps(values.tolist(), indent=1)
+    values = np.arange(-50, 50, dtype=np.float64).reshape(shape) / 8
+    text = json.dumps(values.tolist(), indent=indent)
     got = decode(text)
     assert got is not None
     np.testing.assert_array_equal(got, values)
-    blocks = list(TensorText.of(text.encode()).blocks())
-    assert b"".join(blocks) == text.encode() and len(blocks) > 50
+    spans = list(json_tensors._cuts(text.encode(), 0, len(text)))
+    assert b",".join(text.encode()[a:b] for a, b in spans) == text.encode()
+    assert len(spans) > 20
 
 
 # Any nesting of numbers and lists, rectangular or not.

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from app.api.bodies import (
     ORJSONResponse,
     offload,
+    read_body,
     require_content_type,
     split_tensors,
 )
@@ -44,7 +45,7 @@ router = APIRouter(prefix="/v1", tags=["batch"])
 async def evaluate_batch(request: Request, settings: SettingsDep) -> Response:
     """Evaluate many items; results come back in order, a bad item as a problem in its slot."""
     require_content_type(request, "application/json")
-    body = await request.body()
+    body = await read_body(request)
     return ORJSONResponse(await offload(len(body), run_batch, body, settings))
 
 

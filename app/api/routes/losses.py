@@ -8,9 +8,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.api.bodies import (
+    BodyHolder,
     ORJSONResponse,
     offload,
     parse_json,
+    read_body,
     require_content_type,
 )
 from app.api.deps import LossDep, SettingsDep
@@ -53,13 +55,13 @@ async def evaluate_loss(spec: LossDep, request: Request, settings: SettingsDep) 
     """Evaluate one loss on one pair of tensors: per-sample losses, mean, sum and count."""
     observation().loss = spec.name
     require_content_type(request, "application/json")
-    body = await request.body()
+    body = BodyHolder(await read_body(request))
     context = {"max_elements": settings.max_elements}
 
     def run() -> dict[str, Any]:
-        req = parse_json(EvaluateRequest, body, context)
+        req = parse_json(EvaluateRequest, body.take(), context)  # the body is freed once decoded
         evaluation = req.evaluate(spec, req.options, req.reduction)
         observation().evaluated(spec.name, req.tensors.y_pred)
         return evaluation_fields(evaluation)
 
-    return ORJSONResponse(await offload(len(body), run))
+    return ORJSONResponse(await offload(body.size, run))
