@@ -10,18 +10,13 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import docs, openapi, problems
-from app.api.admission import (
-    Admission,
-    AdmissionLimits,
-    AdmissionMiddleware,
-    limit_malloc_arenas,
-    on_exit_signal,
-)
+from app.api.admission import Admission, AdmissionLimits, AdmissionMiddleware
 from app.api.limits import BodyLimitMiddleware
 from app.api.routes import batch, health, losses, stream, v2
 from app.api.security import APIKeyMiddleware, cors_options
 from app.losses import evaluate
 from app.observability import middleware as observability
+from app.runtime import limit_malloc_arenas, on_exit_signal
 from app.settings import Settings, get_settings
 
 DESCRIPTION = """Evaluate Keras loss functions over HTTP, with the numbers Keras 3 gives.

@@ -11,14 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import platform
-import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -29,7 +25,6 @@ from app.api.admission import (
     LineMeter,
     Ticket,
     inflated,
-    limit_malloc_arenas,
 )
 from app.main import create_app
 from app.settings import Settings
@@ -570,47 +565,6 @@ def test_a_request_cancelled_by_the_shutdown_gets_a_retryable_503() -> None:
     assert problem["type"] == "urn:lossd:problem:shutting-down" and problem["error"]
     assert (answer.headers["retry-after"], answer.headers["connection"]) == ("1", "close")
     assert_released(app)
-
-
-def test_an_exit_signal_turns_readiness_off_at_once() -> None:
-    """uvicorn runs the lifespan's shutdown only after the last connection closed; readiness must
-    fail from the signal on, so load balancers stop sending while requests drain."""
-    app = make_app()
-    seen: list[str] = []
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    # stands for uvicorn's handler, which on_exit_signal must still call
-    signal.signal(signal.SIGTERM, lambda signum, frame: seen.append("uvicorn"))
-
-    async def scenario() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://lossd") as client,
-        ):
-            assert (await client.get("/readyz")).status_code == 200
-            signal.raise_signal(signal.SIGTERM)
-            await asyncio.sleep(0)
-            assert seen == ["uvicorn"]
-            for path in ("/readyz", "/v2/health/ready"):
-                response = await client.get(path)
-                assert response.status_code == 503, path
-            assert (await client.get("/healthz")).status_code == 200  # alive, not ready
-
-    try:
-        run(scenario())
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-
-
-def test_malloc_arenas_are_capped_unless_the_environment_says(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_malloc_arenas() is False  # the operator's choice stands
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
-    glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
-    assert limit_malloc_arenas() is glibc
 
 
 def test_bodies_below_the_large_size_count_against_the_budget_too() -> None:
