@@ -41,9 +41,9 @@ class Totals:
     parts: list[FloatArray] = field(default_factory=list)
 
 
-async def lines(request: Request, max_line: int) -> AsyncIterator[tuple[int, bytes]]:
-    """Yield ``(line_number, line)`` from the body as it arrives; 413 for an over-long line,
-    raised as soon as the line passes the limit (before it has all arrived)."""
+async def lines(request: Request) -> AsyncIterator[tuple[int, bytes]]:
+    """Yield ``(line_number, line)`` from the body as it arrives. The request gate bounds each
+    line (413 as soon as one passes ``LOSSD_MAX_BODY_BYTES``, before it has all arrived)."""
     pending = b""
     number = 0
     async for chunk in request.stream():
@@ -51,22 +51,10 @@ async def lines(request: Request, max_line: int) -> AsyncIterator[tuple[int, byt
         *complete, pending = pending.split(b"\n")
         for line in complete:
             number += 1
-            _check_length(line, number, max_line)
             if line.strip():
                 yield number, line
-        _check_length(pending, number + 1, max_line)
     if pending.strip():
         yield number + 1, pending
-
-
-def _check_length(line: bytes, number: int, max_line: int) -> None:
-    if len(line) > max_line:
-        raise ProblemError(
-            413,
-            f"line {number} is longer than the limit of {max_line} bytes (LOSSD_MAX_BODY_BYTES)",
-            slug="line-too-long",
-            errors=[(f"/line/{number}", "line over the size limit")],
-        )
 
 
 @router.post(
@@ -93,7 +81,7 @@ async def evaluate_stream(
     opts = _parse_options(options)
     totals = Totals()
     context = {"max_elements": settings.max_elements}
-    async for number, line in lines(request, settings.max_body_bytes):
+    async for number, line in lines(request):
         await offload(
             len(line),
             _add_chunk,

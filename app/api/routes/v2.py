@@ -243,21 +243,6 @@ def error_response(status: int, message: str, headers: Mapping[str, str] | None 
     return json_response({"error": message}, status, headers)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) to buffer more than ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ProtocolError(f"request body is {declared} bytes; the limit is {limit}", status=413)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ProtocolError(f"request body exceeds the limit of {limit} bytes", status=413)
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
 @router.get("", response_model=ServerMetadata, summary="Server metadata")
 async def server_metadata() -> Response:
     """Name, version and protocol extensions of the server."""
@@ -310,7 +295,7 @@ async def _infer(name: str, version: str | None, request: Request) -> Response:
     try:
         spec = find_model(name, version)
         observation().loss = spec.name
-        body = await _read_body(request, settings.max_body_bytes)
+        body = await request.body()  # within LOSSD_MAX_BODY_BYTES: the request gate sees to it
         encoded = await run_in_threadpool(
             _decode_and_run,
             spec,
