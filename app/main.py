@@ -13,8 +13,9 @@ from app.api import docs, openapi, problems
 from app.api.accounting import Admission, AdmissionLimits
 from app.api.bodies import INLINE_BODY_BYTES
 from app.api.gate import RequestGate
-from app.api.routes import batch, health, losses, stream, v2
+from app.api.routes import batch, health, losses, stream
 from app.api.security import APIKeyMiddleware, cors_options
+from app.api.v2 import routes as v2
 from app.losses import evaluate
 from app.observability import middleware as observability
 from app.runtime import limit_malloc_arenas, on_exit_signal

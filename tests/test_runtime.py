@@ -62,12 +62,17 @@ WEB = ("fastapi", "starlette", "uvicorn")
 
 
 def test_process_modules_import_no_web_framework() -> None:
-    """The CLI, the supervisor and the runtime need the web framework only to serve. Checked in
-    a fresh interpreter, since this one has imported the app."""
+    """The CLI, the supervisor and the runtime need the web framework only to serve; the byte
+    accounting and the /v2 codec and model adapter are plain code. Checked in a fresh
+    interpreter, since this one has imported the app."""
     modules = [
         "app.cli",
         "app.supervisor",
         "app.runtime",
+        "app.api.accounting",
+        "app.api.v2.types",
+        "app.api.v2.codec",
+        "app.api.v2.model",
     ]
     code = (
         "import sys\n"

@@ -1,4 +1,5 @@
-"""The Open Inference Protocol (KServe v2) endpoints, through httpx's ASGI transport.
+"""The Open Inference Protocol (KServe v2) endpoints (app/api/v2/routes.py), through httpx's
+ASGI transport.
 
 Expected numbers are worked out by hand in the comments (or copied from the seed document), never
 taken from lossd's own output.
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
-from app.api.routes import v2
+from app.api.v2 import routes as v2
 from app.main import create_app
 from app.settings import Settings
 
