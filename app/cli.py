@@ -24,6 +24,7 @@ from pydantic import SecretStr, ValidationError
 from app.losses import LOSSES, REDUCTIONS, LossError, LossSpec, evaluate
 from app.observability.serve import prepare_metrics_dir, uvicorn_logging
 from app.results import dumps, evaluation_fields
+from app.runtime import exit_zero_on_sigterm
 from app.settings import Settings, get_settings
 
 ENV_PREFIX = "LOSSD_"
@@ -167,8 +168,6 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn  # only here: `losses` and `eval` should not pay for importing the server
 
     prepare_metrics_dir(settings.workers)  # before uvicorn spawns the workers that inherit it
-
-    from app.api.admission import exit_zero_on_sigterm
 
     options = uvicorn_options(settings)
     if settings.workers > 1:  # one SO_REUSEPORT socket per worker: see app/supervisor.py

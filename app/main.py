@@ -10,18 +10,15 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import docs, openapi, problems
-from app.api.admission import (
-    Admission,
-    AdmissionLimits,
-    AdmissionMiddleware,
-    limit_malloc_arenas,
-    on_exit_signal,
-)
-from app.api.limits import BodyLimitMiddleware
-from app.api.routes import batch, health, losses, stream, v2
+from app.api.accounting import Admission, AdmissionLimits
+from app.api.bodies import INLINE_BODY_BYTES
+from app.api.gate import RequestGate
+from app.api.routes import batch, health, losses, stream
 from app.api.security import APIKeyMiddleware, cors_options
+from app.api.v2 import routes as v2
 from app.losses import evaluate
 from app.observability import middleware as observability
+from app.runtime import limit_malloc_arenas, on_exit_signal
 from app.settings import Settings, get_settings
 
 DESCRIPTION = """Evaluate Keras loss functions over HTTP, with the numbers Keras 3 gives.
@@ -58,11 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, losses, stream, batch, v2):
         app.include_router(module.router)
     # Middleware, outermost first: request id, metrics and log (app/observability, around the
-    # whole stack) > CORS > API keys > body limit > admission > routes. So every answer, 401,
-    # 408, 413 and 503 included, carries X-Request-ID (and CORS headers) and is logged; a CORS
-    # preflight needs no key; a request without a valid key takes no admission permit; a body
-    # over the limit gets a final 413 rather than a 503 to retry. add_middleware wraps what was
-    # added before it, so they are added innermost first.
+    # whole stack) > CORS > API keys > the request gate (body limit, admission, body timeout)
+    # > routes. So every answer, 401, 408, 413 and 503 included, carries X-Request-ID (and CORS
+    # headers) and is logged; a CORS preflight needs no key; a request without a valid key takes
+    # no admission permit. add_middleware wraps what was added before it, so they are added
+    # innermost first.
     app.state.admission = Admission(  # this worker's permits and in-flight bytes
         AdmissionLimits(
             large_body_bytes=settings.large_body_bytes,
@@ -70,18 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_inflight_bytes=settings.max_inflight_bytes,
             max_body_bytes=settings.max_body_bytes,
             body_timeout_s=settings.body_timeout_s,
+            small_body_bytes=INLINE_BODY_BYTES,  # the routes decode these inline, one at a time
         )
     )
-    app.add_middleware(
-        AdmissionMiddleware,
-        admission=app.state.admission,
-        streaming=lambda path: path.startswith("/v1/losses/") and path.endswith("/stream"),
-    )
-    app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        exempt=lambda path: path.endswith("/stream") or path.startswith("/v2/"),
-    )
+    app.add_middleware(RequestGate, admission=app.state.admission)
     if settings.api_key_list:
         app.add_middleware(
             APIKeyMiddleware,

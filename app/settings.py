@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed by CORS, or * for any. Empty: CORS off."
     )
-    # Load shedding and timeouts, per worker process (app/api/admission.py)
+    # Load shedding and timeouts, per worker process (app/api/gate.py, app/api/accounting.py)
     large_body_bytes: int = Field(
         1 * MiB, ge=1, description="A request body over this is large (needs a large permit)."
     )

@@ -26,6 +26,8 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
+from app.runtime import exit_zero_on_sigterm
+
 logger = logging.getLogger("uvicorn.error")
 
 APP = "app.main:app"
@@ -56,8 +58,6 @@ def _die_with_supervisor() -> None:
 def run_worker(options: dict[str, Any]) -> None:
     """One worker process: uvicorn on its own socket (the target of each spawned process)."""
     import uvicorn
-
-    from app.api.admission import exit_zero_on_sigterm
 
     # Its own process group: a Ctrl-C in the terminal reaches only the supervisor, which sends
     # each worker one SIGTERM (a second signal would make uvicorn skip the graceful shutdown).

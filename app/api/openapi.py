@@ -10,8 +10,9 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from app.api.gate import route_policy
 from app.api.problems import Problem
-from app.api.security import SCHEME, protected
+from app.api.security import SCHEME
 
 # Schemas FastAPI cannot see: bodies parsed by hand, and the problem+json error body.
 _BODY_MODELS: list[type[BaseModel]] = [Problem]
@@ -141,15 +142,15 @@ def _middleware_response(status: str, v2: bool) -> dict[str, Any]:
 def declare_security_and_shedding(doc: dict[str, Any]) -> None:
     """Declare the ``bearerAuth`` scheme (optional: ``[{bearerAuth: []}, {}]``, since keys are
     off unless configured) and the answers the middleware can give: 401 on /v1 and /v2, 408 and
-    503 on every operation that takes a body (see app/api/security.py and admission.py)."""
+    503 on every operation that takes a body (see app/api/security.py and gate.py)."""
     doc.setdefault("components", {})["securitySchemes"] = {SCHEME: BEARER_SCHEME}
     for path, item in doc.get("paths", {}).items():
-        v2 = path == "/v2" or path.startswith("/v2/")
+        policy = route_policy(path)
         for method, op in item.items():
             responses = op.setdefault("responses", {})
-            if protected(path):
+            if policy.needs_key:
                 op["security"] = [{SCHEME: []}, {}]
-                responses.setdefault("401", _middleware_response("401", v2))
+                responses.setdefault("401", _middleware_response("401", policy.v2))
             if method in ("post", "put", "patch"):
                 for status in ("408", "503"):
-                    responses.setdefault(status, _middleware_response(status, v2))
+                    responses.setdefault(status, _middleware_response(status, policy.v2))

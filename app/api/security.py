@@ -8,8 +8,9 @@ configured key, always all of them, through SHA-256 digests and ``hmac.compare_d
 taken tells neither which key matched nor how long any key is. Keys are never logged or echoed.
 
 A missing or wrong key is a 401 problem+json with ``WWW-Authenticate: Bearer``, answered before
-the body is read (and after draining it, like a 503: see :mod:`app.api.admission`), so a request
-without a valid key costs no admission permit.
+the body is read (and after draining it, like a 503: see :mod:`app.api.gate`), so a request
+without a valid key costs no admission permit. Which paths need a key is the routes' policy
+(:func:`app.api.gate.route_policy`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.admission import EarlyProblemError, answer_early
+from app.api.gate import BodyHeaders, GateError, answer_early, policy_of, route_policy
 
 SCHEME = "bearerAuth"  # the OpenAPI security scheme's name (generated SDKs use it)
 REALM = 'Bearer realm="lossd"'
-#: Open even when keys are set: health probes take no credentials.
-OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
 #: CORS: the request headers a browser may send and the response headers its script may read.
 CORS_ALLOW_HEADERS = (
     "Authorization",
@@ -45,8 +44,7 @@ CORS_EXPOSE_HEADERS = (
 
 def protected(path: str) -> bool:
     """Whether ``path`` needs a key when keys are set: /v1 and /v2, except the v2 probes."""
-    under = any(path == p or path.startswith(p + "/") for p in ("/v1", "/v2"))
-    return under and path not in OPEN_PATHS
+    return route_policy(path).needs_key
 
 
 def _digest(key: bytes) -> bytes:
@@ -91,7 +89,11 @@ class APIKeyMiddleware:
         self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or not protected(scope["path"]):
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        policy = policy_of(scope)
+        if not policy.needs_key:
             await self.app(scope, receive, send)
             return
         authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
@@ -105,16 +107,22 @@ class APIKeyMiddleware:
         else:
             detail = "the API key is not valid (expected Authorization: Bearer <key>)"
             challenge = REALM + ', error="invalid_token"'
-        problem = EarlyProblemError(
+        problem = GateError(
             401,
             detail,
             slug="unauthorized",
-            path=scope["path"],
+            policy=policy,
             errors=[("/header/authorization", detail)],
             headers={"WWW-Authenticate": challenge},
         )
         await answer_early(
-            problem, scope, receive, send, drain_bytes=self.drain_bytes, timeout_s=self.timeout_s
+            problem,
+            scope,
+            receive,
+            send,
+            expect_continue=BodyHeaders.read(scope["headers"]).expect_continue,
+            drain_bytes=self.drain_bytes,
+            timeout_s=self.timeout_s,
         )
 
 

@@ -1,4 +1,4 @@
-"""Load shedding and body timeouts (app/api/admission.py) on the ASGI app, driven message by
+"""Load shedding and body timeouts (app/api/gate.py) on the ASGI app, driven message by
 message so a test controls when each piece of a body arrives, stalls or never comes.
 
 After every scenario the worker's permits and in-flight bytes are back to zero: success, error,
@@ -11,26 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import platform
-import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.api.admission import (
-    INFLATION,
-    Admission,
-    AdmissionLimits,
-    LineMeter,
-    Ticket,
-    inflated,
-    limit_malloc_arenas,
-)
+from app.api.accounting import Admission
 from app.main import create_app
 from app.settings import Settings
 
@@ -200,92 +188,6 @@ async def hold_large(
     )
     await until(lambda: admission(app).large == 1)
     return gate, first
-
-
-# --- the bookkeeping alone ---------------------------------------------------------------------
-
-
-LIMITS = AdmissionLimits(
-    large_body_bytes=100,
-    max_concurrent_large=2,
-    max_inflight_bytes=1000,
-    max_body_bytes=5000,
-    body_timeout_s=1.0,
-    small_body_bytes=10,
-)
-
-
-def test_large_permits_are_limited_and_given_back() -> None:
-    adm = Admission(LIMITS)
-    a, b, c = Ticket(adm), Ticket(adm), Ticket(adm)
-    assert a.claim(200, True) is None
-    assert b.claim(200, True) is None
-    refusal = c.claim(200, True)
-    assert refusal is not None and "LOSSD_MAX_CONCURRENT_LARGE" in refusal
-    assert (adm.large, adm.inflight_bytes) == (2, 400)  # the refused claim took nothing
-    a.release()
-    a.release()  # idempotent
-    assert c.claim(200, True) is None
-    b.release()
-    c.release()
-    assert (adm.large, adm.inflight_bytes) == (0, 0)
-
-
-def test_the_byte_budget_is_a_hard_cap_but_for_a_request_alone() -> None:
-    adm = Admission(LIMITS)
-    a, b, c = Ticket(adm), Ticket(adm), Ticket(adm)
-    assert a.claim(600, True) is None
-    assert b.claim(300, False) is None  # 900 of 1000
-    refusal = c.claim(200, False)
-    assert refusal is not None and "LOSSD_MAX_INFLIGHT_BYTES" in refusal
-    a.release()
-    assert c.claim(200, False) is None  # 500 now
-    b.release()
-    c.release()
-    # Alone, a request is taken whatever its size: it could never run otherwise...
-    big, small = Ticket(adm), Ticket(adm)
-    assert big.claim(4000, True) is None
-    # ...and nothing charged comes in beside it.
-    assert small.claim(50, False) is not None
-    # Tiny bodies are not charged: they are decoded one at a time.
-    for _ in range(100):
-        assert Ticket(adm).claim(10, False) is None
-    assert adm.inflight_bytes == 4000
-
-
-def test_a_claim_grows_as_a_chunked_body_arrives() -> None:
-    adm = Admission(LIMITS)
-    first, second = Ticket(adm), Ticket(adm)
-    assert first.claim(600, True) is None
-    assert second.claim(50, False) is None
-    assert second.claim(300, False) is None  # 950 of 1000
-    refusal = second.claim(500, True)  # over the budget while `first` runs
-    assert refusal is not None
-    assert (second.charge, second.large, adm.large, adm.inflight_bytes) == (300, False, 1, 900)
-    first.release()
-    assert second.claim(500, True) is None  # alone now
-    second.release()
-    assert (adm.large, adm.inflight_bytes) == (0, 0)
-
-
-@pytest.mark.parametrize(
-    ("chunks", "longest"),
-    [
-        ([b"abc"], 3),
-        ([b"ab", b"cd\nx"], 4),
-        ([b"a\nbbbbbb\ncc"], 6),
-        ([b"a\n", b"bbb", b"bbb\n", b"c"], 6),
-        ([b"\n\n\n"], 0),
-        ([b"aaaa\nb\n", b"cc\nddddddd"], 7),
-        ([b"aa\n" * 100 + b"b" * 50 + b"\n" + b"c\n" * 100], 50),
-    ],
-)
-def test_line_meter_tracks_the_longest_line(chunks: list[bytes], longest: int) -> None:
-    meter = LineMeter()
-    seen = [meter.feed(chunk) for chunk in chunks]
-    assert seen[-1] == longest
-    whole = b"".join(chunks)
-    assert seen[-1] == max(len(line) for line in whole.split(b"\n"))
 
 
 # --- through the app ---------------------------------------------------------------------------
@@ -572,47 +474,6 @@ def test_a_request_cancelled_by_the_shutdown_gets_a_retryable_503() -> None:
     assert_released(app)
 
 
-def test_an_exit_signal_turns_readiness_off_at_once() -> None:
-    """uvicorn runs the lifespan's shutdown only after the last connection closed; readiness must
-    fail from the signal on, so load balancers stop sending while requests drain."""
-    app = make_app()
-    seen: list[str] = []
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    # stands for uvicorn's handler, which on_exit_signal must still call
-    signal.signal(signal.SIGTERM, lambda signum, frame: seen.append("uvicorn"))
-
-    async def scenario() -> None:
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://lossd") as client,
-        ):
-            assert (await client.get("/readyz")).status_code == 200
-            signal.raise_signal(signal.SIGTERM)
-            await asyncio.sleep(0)
-            assert seen == ["uvicorn"]
-            for path in ("/readyz", "/v2/health/ready"):
-                response = await client.get(path)
-                assert response.status_code == 503, path
-            assert (await client.get("/healthz")).status_code == 200  # alive, not ready
-
-    try:
-        run(scenario())
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-
-
-def test_malloc_arenas_are_capped_unless_the_environment_says(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_malloc_arenas() is False  # the operator's choice stands
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
-    glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
-    assert limit_malloc_arenas() is glibc
-
-
 def test_bodies_below_the_large_size_count_against_the_budget_too() -> None:
     """Many medium bodies at once weigh as much as a large one: the budget bounds them all."""
     app = make_app(large_body_bytes=64 * KiB, max_concurrent_large=4, max_inflight_bytes=8 * KiB)
@@ -633,8 +494,3 @@ def test_bodies_below_the_large_size_count_against_the_budget_too() -> None:
 
     run(scenario())
     assert_released(app)
-
-
-def test_a_compressed_body_is_charged_what_it_may_inflate_to() -> None:
-    assert inflated(100, LIMITS) == 100 * INFLATION
-    assert inflated(10**9, LIMITS) == LIMITS.max_body_bytes

@@ -42,15 +42,14 @@ class Totals:
     parts: list[FloatArray] = field(default_factory=list)
 
 
-async def lines(request: Request, max_line: int) -> AsyncIterator[tuple[int, bytes]]:
-    """Yield ``(line_number, line)`` from the body as it arrives; 413 for an over-long line,
-    raised as soon as the line passes the limit (before it has all arrived).
+async def lines(request: Request) -> AsyncIterator[tuple[int, bytes]]:
+    """Yield ``(line_number, line)`` from the body as it arrives. The request gate bounds each
+    line (413 as soon as one passes ``LOSSD_MAX_BODY_BYTES``, before it has all arrived).
 
     Linear in the body: each chunk is searched once for newlines, and an unfinished line is kept
     as a list of its pieces, joined once when its newline comes.
     """
     pending: list[bytes] = []  # the pieces of the unfinished line
-    pending_size = 0
     number = 0
     async for chunk in request.stream():
         start = 0
@@ -58,28 +57,15 @@ async def lines(request: Request, max_line: int) -> AsyncIterator[tuple[int, byt
             number += 1
             pending.append(chunk[start:newline])
             line = b"".join(pending)
-            pending, pending_size = [], 0
-            _check_length(len(line), number, max_line)
+            pending = []
             if line.strip():
                 yield number, line
             start = newline + 1
         if start < len(chunk):
             pending.append(chunk[start:])
-            pending_size += len(chunk) - start
-            _check_length(pending_size, number + 1, max_line)
     line = b"".join(pending)
     if line.strip():
         yield number + 1, line
-
-
-def _check_length(size: int, number: int, max_line: int) -> None:
-    if size > max_line:
-        raise ProblemError(
-            413,
-            f"line {number} is longer than the limit of {max_line} bytes (LOSSD_MAX_BODY_BYTES)",
-            slug="line-too-long",
-            errors=[(f"/line/{number}", "line over the size limit")],
-        )
 
 
 @router.post(
@@ -106,7 +92,7 @@ async def evaluate_stream(
     opts = _parse_options(options)
     totals = Totals()
     context = {"max_elements": settings.max_elements}
-    async for number, line in lines(request, settings.max_body_bytes):
+    async for number, line in lines(request):
         await offload(
             len(line),
             _add_chunk,

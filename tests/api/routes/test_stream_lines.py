@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
-import pytest
-
-from app.api.problems import ProblemError
 from app.api.routes.stream import lines
 
 
@@ -23,9 +19,9 @@ class Chunks:
             yield chunk
 
 
-def split(chunks: list[bytes], max_line: int = 1000) -> list[tuple[int, bytes]]:
+def split(chunks: list[bytes]) -> list[tuple[int, bytes]]:
     async def collect() -> list[tuple[int, bytes]]:
-        return [item async for item in lines(Chunks(chunks), max_line)]  # type: ignore[arg-type]
+        return [item async for item in lines(Chunks(chunks))]  # type: ignore[arg-type]
 
     return asyncio.run(collect())
 
@@ -38,15 +34,7 @@ def test_lines_across_chunks_keep_their_numbers() -> None:
         assert split(chunks) == expected, size
 
 
-def test_a_line_is_refused_as_soon_as_it_passes_the_limit() -> None:
-    seen: list[Any] = []
-
-    async def collect() -> None:
-        async for item in lines(Chunks([b"ok\n", b"x" * 6, b"x" * 6, b"never"]), 10):  # type: ignore[arg-type]
-            seen.append(item)
-
-    with pytest.raises(ProblemError) as info:
-        asyncio.run(collect())
-    assert info.value.status == 413
-    assert info.value.errors == [("/line/2", "line over the size limit")]
-    assert seen == [(1, b"ok")]
+def test_a_long_line_in_many_chunks_comes_out_whole() -> None:
+    line = b"x" * 10_000
+    chunks = [line[i : i + 3] for i in range(0, len(line), 3)] + [b"\nend"]
+    assert split(chunks) == [(1, line), (2, b"end")]

@@ -1,7 +1,6 @@
-"""Open Inference Protocol (KServe v2) codec, with Triton's binary tensor extension.
-
-HTTP-less: Pydantic models for the protocol's JSON, and functions turning request bytes into
-NumPy arrays and arrays into response bytes. The route handlers in ``routes/v2.py`` call these.
+"""The Open Inference Protocol's (KServe v2) codec, with Triton's binary tensor extension:
+request bytes to NumPy arrays, arrays to response bytes. No HTTP: the routes
+(:mod:`app.api.v2.routes`) hand it bodies and headers' values; errors are :class:`ProtocolError`.
 
 The binary extension (Triton's ``binary_tensor_data``): a request body is a JSON header of
 ``Inference-Header-Content-Length`` bytes followed by the raw little-endian bytes of every input
@@ -17,12 +16,14 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
+
+from app.api.v2.types import InferenceRequest, ProtocolError, RequestInput, RequestOutput
 
 Array = npt.NDArray[Any]
 
@@ -44,138 +45,9 @@ DATATYPES: dict[str, np.dtype[Any]] = {
 }
 _DATATYPE_OF = {dtype.newbyteorder("="): name for name, dtype in DATATYPES.items()}
 
-#: Request parameters the protocol or Triton's client reserve; they do not reach the loss.
-RESERVED_PARAMETERS = frozenset(
-    {
-        "binary_data_output",
-        "sequence_id",
-        "sequence_start",
-        "sequence_end",
-        "priority",
-        "timeout",
-        "headers",
-    }
-)
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BINARY_CONTENT_TYPE = "application/octet-stream"
 JSON_CONTENT_TYPE = "application/json"
-
-
-class ProtocolError(Exception):
-    """A request the protocol layer refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-# --- The protocol's JSON --------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    # Unknown keys are refused, so a typo ("datas") is an error rather than a silent default.
-    model_config = ConfigDict(extra="forbid")
-
-
-class RequestInput(_Strict):
-    """One input tensor: JSON ``data`` (flat or nested, row-major), or binary data."""
-
-    name: str
-    shape: list[Annotated[int, Field(ge=0)]]
-    datatype: str
-    parameters: dict[str, Any] | None = None
-    data: list[Any] | None = None
-
-
-class RequestOutput(_Strict):
-    """An output the client wants; ``parameters.binary_data`` asks for it as binary."""
-
-    name: str
-    parameters: dict[str, Any] | None = None
-
-
-class InferenceRequest(_Strict):
-    """``POST /v2/models/{name}/infer`` body (or its JSON header, with binary data)."""
-
-    id: str | None = None
-    parameters: dict[str, Any] | None = None
-    inputs: list[RequestInput]
-    outputs: list[RequestOutput] | None = None
-
-
-class ResponseOutput(BaseModel):
-    """One output tensor; ``data`` is flat (row-major), absent when sent as binary."""
-
-    name: str
-    shape: list[int]
-    datatype: str
-    parameters: dict[str, Any] | None = None
-    data: list[float | None] | None = Field(
-        None, description="Row-major values; null stands for NaN or infinity."
-    )
-
-
-class InferenceResponse(BaseModel):
-    """An inference response (its JSON header, when outputs are binary)."""
-
-    model_name: str
-    model_version: str | None = None
-    id: str | None = None
-    parameters: dict[str, Any] | None = None
-    outputs: list[ResponseOutput]
-
-
-class MetadataTensor(BaseModel):
-    """An input or output of a model: ``-1`` marks a dimension of any size."""
-
-    name: str
-    datatype: str
-    shape: list[int]
-
-
-class ModelMetadata(BaseModel):
-    """``GET /v2/models/{name}``. ``parameters`` maps each request parameter to its default."""
-
-    name: str
-    versions: list[str]
-    platform: str
-    inputs: list[MetadataTensor]
-    outputs: list[MetadataTensor]
-    parameters: dict[str, Any] | None = None
-
-
-class ServerMetadata(BaseModel):
-    """``GET /v2``."""
-
-    name: str
-    version: str
-    extensions: list[str]
-
-
-class ServerLive(BaseModel):
-    """``GET /v2/health/live``."""
-
-    live: bool
-
-
-class ServerReady(BaseModel):
-    """``GET /v2/health/ready``."""
-
-    ready: bool
-
-
-class ModelReady(BaseModel):
-    """``GET /v2/models/{name}/ready``."""
-
-    name: str
-    ready: bool
-
-
-class ErrorResponse(BaseModel):
-    """Every v2 error: the protocol's ``{"error": "<message>"}``."""
-
-    error: str
 
 
 # --- Request bytes -> arrays ----------------------------------------------------------------
@@ -317,6 +189,15 @@ def decode_tensor(tensor: RequestInput, raw: memoryview | None, *, max_elements:
 
 
 def _from_json(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> Array:
+    """The JSON ``data`` of ``tensor`` as an array of ``dtype`` in ``tensor.shape``.
+
+    The one place JSON tensor data becomes an array (a seam: a faster decoder replaces this body,
+    not its callers). ``count`` is the number of elements the shape declares, within the element
+    limit. Flat or nested (row-major) data is accepted; a :class:`ProtocolError` refuses ragged
+    data, a count that differs from the shape's, values of the wrong kind for the datatype
+    (numbers for floats, integers for integer types, true/false for BOOL) and integers out of the
+    datatype's range (messages pinned by tests/api/v2/test_codec.py).
+    """
     name, datatype = tensor.name, tensor.datatype
     try:
         array = np.asarray(tensor.data)
@@ -355,6 +236,8 @@ def _from_json(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> Array:
 def _kind_name(array: Array) -> str:
     return {
         "b": "true/false",
+        "i": "integers",
+        "u": "integers",
         "f": "non-integer numbers",
         "U": "strings",
         "S": "strings",

@@ -1,0 +1,411 @@
+"""The request gate: the one pure-ASGI layer that bounds request bodies, inside the API-key check
+and outside the routes. For each HTTP request it
+
+1. looks up what the route is (:func:`route_policy`, once): which protocol answers, and whether
+   its body is an NDJSON stream;
+2. reads the body's headers once (:class:`BodyHeaders`: Content-Length, Transfer-Encoding,
+   Content-Encoding, Expect); a Content-Length that is not a number is a 400;
+3. refuses a body over ``LOSSD_MAX_BODY_BYTES`` with 413, before reading it when Content-Length
+   says so, while reading it otherwise, so an oversized body is never buffered whole, and gets
+   this final answer rather than a 503 to retry. A stream is exempt from the whole-body limit;
+   each of its lines is bounded by it instead;
+4. admits the request by the size of its body (:mod:`app.api.accounting`: large-request permits
+   and this worker's in-flight bytes), or sheds it with 503 and ``Retry-After``;
+5. counts the body bytes once, as they arrive, for all of the above, and ends a body that stalls
+   (no data for ``LOSSD_BODY_TIMEOUT_S``) with 408 and ``Connection: close``.
+
+When a 503 is decided before the body is read, the body is first read and discarded (up to
+``LOSSD_MAX_BODY_BYTES``) so that a client still uploading gets the answer intact instead of a
+connection reset; a client that sent ``Expect: 100-continue`` is answered at once, with
+``Connection: close``, and sends nothing. Permits and bytes go back when the application returns,
+on every path: success, error, timeout, 413 or 503 half-way through a chunked body, client
+disconnect (logged as 499). A request still running when the graceful shutdown runs out of time
+(uvicorn cancels it) gets a 503 too.
+
+Answers are in the format of the route's protocol (:class:`GateError`): RFC 9457 problem+json,
+except on ``/v2``, where the Open Inference Protocol answers ``{"error": "<message>"}`` (400, 413).
+The answers every operation shares whatever its protocol, 401, 408 and 503, are problem+json on
+``/v2`` too, with the message also in ``error`` (what Triton's clients show), as the OpenAPI
+document declares them once for all operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.accounting import Admission, LineMeter, LineTooLongError, Ticket, inflated
+from app.api.problems import ProblemError
+
+#: Seconds a shed client is asked to wait; a few hundred milliseconds frees most permits.
+RETRY_AFTER_S = 1
+#: The status a request gets in logs and metrics when its client went away before the body was
+#: complete (nginx's convention). Nobody receives it.
+CLIENT_CLOSED = 499
+#: Answers every operation may give, whatever its protocol: problem+json on /v2 too.
+SHARED_STATUSES = frozenset({401, 408, 503})
+
+
+# --- What a route is -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePolicy:
+    """What the gate and the API-key check need to know of a route.
+
+    ``protocol``: ``v2`` (the Open Inference Protocol, whose clients read ``{"error"}``) or
+    ``v1`` (problem+json). ``streaming``: an NDJSON stream, charged by its longest line and
+    exempt from the whole-body limit, each line limited instead. ``needs_key``: refused without
+    an API key when keys are set.
+    """
+
+    protocol: Literal["v1", "v2"]
+    streaming: bool = False
+    needs_key: bool = True
+
+    @property
+    def v2(self) -> bool:
+        """Whether the route speaks the Open Inference Protocol."""
+        return self.protocol == "v2"
+
+
+V1 = RoutePolicy("v1")
+V1_STREAM = RoutePolicy("v1", streaming=True)
+V2 = RoutePolicy("v2")
+V2_PROBE = RoutePolicy("v2", needs_key=False)
+#: Everything else (health probes, /metrics, /docs, /openapi.json, unknown paths).
+OPEN = RoutePolicy("v1", needs_key=False)
+_STREAM = re.compile(r"/v1/losses/[^/]+/stream")
+_V2_PROBES = frozenset({"/v2/health/live", "/v2/health/ready"})
+_POLICY = "lossd.route_policy"  # where policy_of keeps it in the scope
+
+
+def route_policy(path: str) -> RoutePolicy:
+    """The policy of ``path`` (a request path or a route template: ``{name}`` is one segment)."""
+    if path == "/v2" or path.startswith("/v2/"):
+        return V2_PROBE if path in _V2_PROBES else V2
+    if path == "/v1" or path.startswith("/v1/"):
+        return V1_STREAM if _STREAM.fullmatch(path) else V1
+    return OPEN
+
+
+def policy_of(scope: Scope) -> RoutePolicy:
+    """The policy of the request, looked up once and kept in its scope."""
+    policy: RoutePolicy | None = scope.get(_POLICY)
+    if policy is None:
+        path: str = scope["path"]
+        policy = scope[_POLICY] = route_policy(path.removeprefix(scope.get("root_path", "")))
+    return policy
+
+
+# --- Answers ----------------------------------------------------------------------------------
+
+
+class GateError(ProblemError):
+    """An answer given before (or instead of) the route's, in the format of its protocol."""
+
+    def __init__(self, status: int, detail: str, *, policy: RoutePolicy, **kwargs: Any) -> None:
+        super().__init__(status, detail, **kwargs)
+        self.policy = policy
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        if self.policy.v2:
+            body["error"] = self.detail
+        return body
+
+    def response(self) -> Response:
+        if self.policy.v2 and self.status not in SHARED_STATUSES:
+            return Response(
+                orjson.dumps({"error": self.detail}),
+                status_code=self.status,
+                media_type="application/json",
+                headers=self.headers,
+            )
+        return super().response()
+
+
+def bad_content_length(policy: RoutePolicy) -> GateError:
+    """400: Content-Length is not a number."""
+    return GateError(400, "Content-Length is not a number", policy=policy)
+
+
+def body_too_large(policy: RoutePolicy, limit: int) -> GateError:
+    """413: the body is over the limit."""
+    return GateError(
+        413,
+        f"request body is larger than the limit of {limit} bytes (LOSSD_MAX_BODY_BYTES)",
+        slug="body-too-large",
+        policy=policy,
+    )
+
+
+def line_too_long(policy: RoutePolicy, error: LineTooLongError) -> GateError:
+    """413: a line of a stream is over the limit."""
+    return GateError(
+        413,
+        f"line {error.line} is longer than the limit of {error.limit} bytes (LOSSD_MAX_BODY_BYTES)",
+        slug="line-too-long",
+        errors=[(f"/line/{error.line}", "line over the size limit")],
+        policy=policy,
+    )
+
+
+def overloaded(policy: RoutePolicy, reason: str, *, close: bool = False) -> GateError:
+    """503: a limit of this worker is reached; the client should retry after ``Retry-After``."""
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if close:
+        headers["Connection"] = "close"
+    return GateError(
+        503,
+        f"{reason}; retry after {RETRY_AFTER_S} s",
+        slug="overloaded",
+        headers=headers,
+        policy=policy,
+    )
+
+
+def shutting_down(policy: RoutePolicy) -> GateError:
+    """503: the graceful shutdown's time (LOSSD_GRACEFUL_TIMEOUT_S) ran out before this request
+    was answered; another replica, or this one restarted, will take the retry."""
+    return GateError(
+        503,
+        f"the server is shutting down; retry after {RETRY_AFTER_S} s",
+        slug="shutting-down",
+        headers={"Retry-After": str(RETRY_AFTER_S), "Connection": "close"},
+        policy=policy,
+    )
+
+
+def body_timeout(policy: RoutePolicy, timeout_s: float) -> GateError:
+    """408: the body stalled. The connection is closed: the rest of the body may still come."""
+    return GateError(
+        408,
+        f"no request body data arrived for {timeout_s:g} s (LOSSD_BODY_TIMEOUT_S)",
+        slug="body-timeout",
+        headers={"Connection": "close"},
+        policy=policy,
+    )
+
+
+def client_closed(policy: RoutePolicy) -> GateError:
+    """499: nobody reads it; it tells the logs and metrics what happened."""
+    return GateError(
+        CLIENT_CLOSED,
+        "the client closed the connection before its body was complete",
+        slug="client-closed-request",
+        policy=policy,
+    )
+
+
+async def answer_early(
+    problem: ProblemError,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    expect_continue: bool,
+    drain_bytes: int,
+    timeout_s: float,
+) -> None:
+    """Answer ``problem`` before the application has read the body, without resetting a client
+    that is still uploading it: read and discard the body first (at most ``drain_bytes``, each
+    chunk within ``timeout_s``), unless the client waits for ``100 Continue``, and close the
+    connection when the body was not drained."""
+    drained = not expect_continue and await drain(receive, drain_bytes, timeout_s)
+    if not drained:
+        problem.headers["Connection"] = "close"
+    await problem.response()(scope, receive, send)
+
+
+async def drain(receive: Receive, limit: int, timeout_s: float) -> bool:
+    """Read and discard the request body; whether all of it was read (not past ``limit``, no
+    stall, no disconnect)."""
+    seen = 0
+    while True:
+        try:
+            async with asyncio.timeout(timeout_s):  # no task per chunk, unlike wait_for
+                message = await receive()
+        except TimeoutError:
+            return False
+        if message["type"] != "http.request":
+            return False
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+        if seen > limit:
+            return False
+
+
+# --- The gate ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BodyHeaders:
+    """What a request's headers say about its body."""
+
+    length: int | None  # Content-Length, when given and a number
+    invalid_length: bool  # Content-Length given but not a number
+    chunked: bool
+    compressed: bool  # a Content-Encoding other than identity
+    expect_continue: bool
+
+    @classmethod
+    def read(cls, raw: Iterable[tuple[bytes, bytes]]) -> BodyHeaders:
+        """Read ``raw``, a scope's headers (lower-case names)."""
+        headers = dict(raw)
+        length = headers.get(b"content-length")
+        valid = length is None or length.isdigit()
+        return cls(
+            length=int(length) if length is not None and valid else None,
+            invalid_length=not valid,
+            chunked=b"chunked" in headers.get(b"transfer-encoding", b"").lower(),
+            compressed=headers.get(b"content-encoding", b"identity").lower()
+            not in (b"", b"identity"),
+            expect_continue=b"100-continue" in headers.get(b"expect", b"").lower(),
+        )
+
+    @property
+    def empty(self) -> bool:
+        """No body: no length and not chunked (HTTP/1.1), or a length of 0."""
+        return (self.length is None and not self.chunked) or self.length == 0
+
+
+class RequestGate:
+    """Body limit, admission and body timeout for every HTTP request (see the module's doc)."""
+
+    def __init__(self, app: ASGIApp, admission: Admission) -> None:
+        self.app = app
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = policy_of(scope)
+        head = BodyHeaders.read(scope["headers"])
+        if head.invalid_length:
+            await bad_content_length(policy).response()(scope, receive, send)
+            return
+        if head.empty:
+            await self.app(scope, receive, send)  # nothing to count, admit or time out
+            return
+        limits = self.admission.limits
+        declared = None if policy.streaming else head.length  # a stream is judged by its lines
+        if declared is not None and declared > limits.max_body_bytes:
+            await body_too_large(policy, limits.max_body_bytes).response()(scope, receive, send)
+            return
+        ticket = self.admission.ticket()
+        try:
+            if declared is not None:  # decided before the body is read
+                charge = inflated(declared, limits) if head.compressed else declared
+                large = head.compressed or declared > limits.large_body_bytes
+                refusal = ticket.claim(charge, large)
+                if refusal is not None:
+                    await answer_early(
+                        overloaded(policy, refusal),
+                        scope,
+                        receive,
+                        send,
+                        expect_continue=head.expect_continue,
+                        drain_bytes=limits.max_body_bytes,
+                        timeout_s=limits.body_timeout_s,
+                    )
+                    return
+            body = _Body(ticket, receive, policy, head.compressed)
+            await self._call_app(scope, body, send)
+        finally:
+            ticket.release()
+
+    async def _call_app(self, scope: Scope, body: _Body, send: Send) -> None:
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, body.receive, watched_send)
+        except GateError as problem:
+            if not started:  # raised by receive() where no exception handler answered it
+                await problem.response()(scope, body.receive, send)
+        except ClientDisconnect:
+            if not body.disconnected:
+                raise
+            if not started:
+                await client_closed(body.policy).response()(scope, body.receive, send)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when its graceful shutdown times out:
+            # answer a retryable 503 rather than drop the connection (and log a 500).
+            if started:
+                raise
+            await shutting_down(body.policy).response()(scope, body.receive, send)
+
+
+class _Body:
+    """The ``receive`` of one admitted request: counts the body as it arrives, refuses it past
+    the limit (413), charges it and sheds it when admission's limits are reached half-way (503),
+    times out a stalled body (408)."""
+
+    def __init__(
+        self, ticket: Ticket, receive: Receive, policy: RoutePolicy, compressed: bool
+    ) -> None:
+        limits = ticket.admission.limits
+        self.ticket = ticket
+        self.inner = receive
+        self.policy = policy
+        self.compressed = compressed
+        self.lines = LineMeter(limits.max_body_bytes) if policy.streaming else None
+        self.received = 0
+        self.complete = False
+        self.disconnected = False
+
+    async def receive(self) -> Message:
+        if self.complete:  # after the body, e.g. waiting for a disconnect: no timeout
+            message = await self.inner()
+            self.disconnected = self.disconnected or message["type"] == "http.disconnect"
+            return message
+        limits = self.ticket.admission.limits
+        try:
+            # asyncio.timeout, not wait_for: wait_for wraps every chunk in a new task, a cost
+            # each small request paid for nothing.
+            async with asyncio.timeout(limits.body_timeout_s):
+                message = await self.inner()
+        except TimeoutError:
+            raise body_timeout(self.policy, limits.body_timeout_s) from None
+        if message["type"] == "http.disconnect":
+            self.disconnected = True
+            return message
+        chunk: bytes = message.get("body", b"")
+        more = bool(message.get("more_body", False))
+        self.received += len(chunk)
+        if self.lines is not None:
+            try:
+                charge = self.lines.feed(chunk)
+            except LineTooLongError as exc:
+                raise line_too_long(self.policy, exc) from None
+            large = charge > limits.large_body_bytes
+        elif self.received > limits.max_body_bytes:
+            raise body_too_large(self.policy, limits.max_body_bytes)
+        elif self.compressed:
+            charge, large = inflated(self.received, limits), True
+        else:
+            charge, large = self.received, self.received > limits.large_body_bytes
+        self.complete = not more
+        refusal = self.ticket.claim(charge, large)
+        if refusal is not None:
+            drained = not more or await drain(
+                self.inner, limits.max_body_bytes, limits.body_timeout_s
+            )
+            self.complete = True
+            raise overloaded(self.policy, refusal, close=not drained)
+        return message

@@ -1,0 +1,206 @@
+"""Every loss as a model of the Open Inference Protocol (KServe v2): the adapter between the
+protocol and the engine, without HTTP or observability.
+
+Every loss is a model, reachable under its canonical name and every alias (``mse``,
+``MeanSquaredError``, ``loss_mse``, ... any case), with one version, ``"1"``. Inputs: ``y_true``,
+``y_pred`` and optional ``sample_weight``. Outputs: ``per_sample`` (the weighted per-sample losses),
+``mean``, ``sum`` and ``count`` (``mean = sum / count``, so partial results merge exactly). Loss
+options, ``reduction`` and ``dtype`` are request ``parameters``. Anything wrong with a request is
+a :class:`ProtocolError`, engine errors included, in the protocol's vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.api.v2.codec import (
+    Array,
+    EncodedResponse,
+    OutputTensor,
+    decode_inputs,
+    decompress,
+    encode_response,
+    parse_request,
+    requested_outputs,
+    split_body,
+)
+from app.api.v2.types import RESERVED_PARAMETERS, MetadataTensor, ModelMetadata, ProtocolError
+from app.losses import REDUCTIONS, LossError, LossSpec, UnknownLossError, evaluate, resolve
+
+PLATFORM = "lossd"
+VERSIONS = ("1",)
+INPUTS = ("y_true", "y_pred", "sample_weight")
+OUTPUTS = ("per_sample", "mean", "sum", "count")
+#: Accepted spellings of the ``dtype`` parameter: NumPy's names and the protocol's.
+DTYPE_PARAMETER = {"float32": "float32", "fp32": "float32", "float64": "float64", "fp64": "float64"}
+
+
+def find_model(name: str, version: str | None = None) -> LossSpec:
+    """The loss a model name (any alias) and optional version refer to; 404 otherwise."""
+    try:
+        spec = resolve(name)
+    except UnknownLossError as exc:
+        hint = f"; did you mean {', '.join(map(repr, exc.suggestions))}?" if exc.suggestions else ""
+        raise ProtocolError(f"unknown model {name!r}{hint}", status=404) from None
+    if version is not None and version not in VERSIONS:
+        raise ProtocolError(
+            f"model {spec.name!r} has no version {version!r}; versions: {', '.join(VERSIONS)}",
+            status=404,
+        )
+    return spec
+
+
+def model_metadata(spec: LossSpec) -> ModelMetadata:
+    """The model metadata of one loss: its tensors with their usual datatypes and ranks.
+
+    Ranks and datatypes shown are the typical ones; any rank and any numeric datatype is accepted.
+    """
+    label_type, label_shape = ("INT64", [-1]) if spec.sparse_labels else ("FP32", [-1, -1])
+    parameters: dict[str, Any] = {opt.name: opt.default for opt in spec.options}
+    parameters.update(reduction="sum_over_batch_size", dtype=None)
+    return ModelMetadata(
+        name=spec.name,
+        versions=list(VERSIONS),
+        platform=PLATFORM,
+        inputs=[
+            MetadataTensor(name="y_true", datatype=label_type, shape=label_shape),
+            MetadataTensor(name="y_pred", datatype="FP32", shape=[-1, -1]),
+            MetadataTensor(name="sample_weight", datatype="FP32", shape=[-1]),
+        ],
+        outputs=[
+            MetadataTensor(name="per_sample", datatype="FP32", shape=[-1]),
+            MetadataTensor(name="mean", datatype="FP32", shape=[1]),
+            MetadataTensor(name="sum", datatype="FP32", shape=[1]),
+            MetadataTensor(name="count", datatype="FP64", shape=[1]),
+        ],
+        parameters=parameters,
+    )
+
+
+def split_parameters(
+    spec: LossSpec, parameters: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], str, str | None]:
+    """Request parameters as (loss options, reduction, dtype or None for automatic).
+
+    Every name must be an option of the loss, ``reduction``, ``dtype`` or a reserved protocol
+    parameter (those are ignored here).
+    """
+    options: dict[str, Any] = {}
+    reduction: Any = "sum_over_batch_size"
+    dtype: str | None = None
+    takes = {opt.name for opt in spec.options}
+    for key, value in (parameters or {}).items():
+        if key in RESERVED_PARAMETERS:
+            continue
+        if key == "reduction":
+            reduction = value
+        elif key == "dtype":
+            dtype = DTYPE_PARAMETER.get(value.lower()) if isinstance(value, str) else None
+            if dtype is None:
+                raise ProtocolError(f"parameter 'dtype' must be float32 or float64, got {value!r}")
+        elif key in takes:
+            options[key] = value
+        else:
+            names = ", ".join([*sorted(takes), "reduction", "dtype"])
+            raise ProtocolError(f"unknown parameter {key!r}; model {spec.name!r} takes: {names}")
+    if reduction not in REDUCTIONS:
+        raise ProtocolError(
+            f"parameter 'reduction' must be one of {', '.join(REDUCTIONS)}, got {reduction!r}"
+        )
+    return options, reduction, dtype
+
+
+def describe_loss_error(exc: LossError) -> str:
+    """An engine error in the protocol's vocabulary: options are parameters, tensors inputs."""
+    field = exc.field
+    if field.startswith("options."):
+        where = f"parameter {field.removeprefix('options.')!r}"
+    elif field in ("dtype", "reduction"):
+        where = f"parameter {field!r}"
+    elif field in INPUTS:
+        where = f"input {field!r}"
+    else:
+        where = field
+    if exc.index:
+        where += f" at index {list(exc.index)}"
+    return f"{where}: {exc.message}" if where else exc.message
+
+
+@dataclass(frozen=True, slots=True)
+class Inference:
+    """One answered inference request: the response to send, and the predictions evaluated
+    (for the route to record in its observation)."""
+
+    response: EncodedResponse
+    y_pred: Array
+
+
+def run_inference(
+    spec: LossSpec,
+    body: bytes,
+    *,
+    content_encoding: str | None = None,
+    header_length: str | None = None,
+    version: str | None = None,
+    max_elements: int,
+    max_body_bytes: int,
+) -> Inference:
+    """Evaluate one inference request on ``spec``: its body bytes, its ``Content-Encoding`` and
+    ``Inference-Header-Content-Length`` headers. CPU-bound: the routes run it in a worker thread.
+
+    Raises :class:`ProtocolError` for anything wrong with the request.
+    """
+    body = decompress(body, content_encoding, limit=max_body_bytes)
+    header, binary = split_body(body, header_length)
+    request = parse_request(header)
+    options, reduction, dtype = split_parameters(spec, request.parameters)
+    wanted = requested_outputs(request, OUTPUTS)  # checked before the work, not after
+    names = [tensor.name for tensor in request.inputs]
+    for name in names:
+        if name not in INPUTS:
+            raise ProtocolError(
+                f"model {spec.name!r} has no input {name!r}; inputs: {', '.join(INPUTS)}"
+            )
+    for name in ("y_true", "y_pred"):
+        if name not in names:
+            raise ProtocolError(f"input {name!r} is missing")
+    arrays = decode_inputs(request.inputs, binary, max_elements=max_elements)
+    if dtype is None:  # FP64 data computes in float64 unless the request says otherwise
+        datatypes = {t.datatype for t in request.inputs if t.name in ("y_true", "y_pred")}
+        dtype = "float64" if "FP64" in datatypes else "float32"
+    try:
+        result = evaluate(
+            spec,
+            arrays["y_true"],
+            arrays["y_pred"],
+            sample_weight=arrays.get("sample_weight"),
+            options=options,
+            reduction=reduction,
+            dtype=dtype,
+        ).result
+    except LossError as exc:
+        raise ProtocolError(describe_loss_error(exc)) from None
+    float_type = np.dtype(dtype)
+    values = {
+        "per_sample": result.per_sample,
+        "mean": np.array([result.mean], dtype=float_type),
+        "sum": np.array([result.sum], dtype=float_type),
+        # A count can pass 2**24 (float32's last exact integer): always FP64.
+        "count": np.array([result.count], dtype=np.float64),
+    }
+    response: dict[str, Any] = {"model_name": spec.name}
+    if version is not None:
+        response["model_version"] = version
+    if request.id is not None:
+        response["id"] = request.id
+    response["parameters"] = {
+        "dtype": dtype,
+        "reduction": reduction,
+        "non_finite": result.non_finite,
+    }
+    encoded = encode_response(response, [OutputTensor(n, values[n], b) for n, b in wanted])
+    return Inference(encoded, arrays["y_pred"])

@@ -1,0 +1,151 @@
+"""Admission's bookkeeping (app/api/accounting.py), without any request: permits, the byte
+budget, the charge of compressed bodies and streams' lines."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.api.accounting import (
+    INFLATION,
+    Admission,
+    AdmissionLimits,
+    LineMeter,
+    LineTooLongError,
+    Ticket,
+    inflated,
+)
+
+LIMITS = AdmissionLimits(
+    large_body_bytes=100,
+    max_concurrent_large=2,
+    max_inflight_bytes=1000,
+    max_body_bytes=5000,
+    body_timeout_s=1.0,
+    small_body_bytes=10,
+)
+
+
+def test_large_permits_are_limited_and_given_back() -> None:
+    adm = Admission(LIMITS)
+    a, b, c = Ticket(adm), Ticket(adm), Ticket(adm)
+    assert a.claim(200, True) is None
+    assert b.claim(200, True) is None
+    refusal = c.claim(200, True)
+    assert refusal is not None and "LOSSD_MAX_CONCURRENT_LARGE" in refusal
+    assert (adm.large, adm.inflight_bytes) == (2, 400)  # the refused claim took nothing
+    a.release()
+    a.release()  # idempotent
+    assert c.claim(200, True) is None
+    b.release()
+    c.release()
+    assert (adm.large, adm.inflight_bytes) == (0, 0)
+
+
+def test_the_byte_budget_is_a_hard_cap_but_for_a_request_alone() -> None:
+    adm = Admission(LIMITS)
+    a, b, c = Ticket(adm), Ticket(adm), Ticket(adm)
+    assert a.claim(600, True) is None
+    assert b.claim(300, False) is None  # 900 of 1000
+    refusal = c.claim(200, False)
+    assert refusal is not None and "LOSSD_MAX_INFLIGHT_BYTES" in refusal
+    a.release()
+    assert c.claim(200, False) is None  # 500 now
+    b.release()
+    c.release()
+    # Alone, a request is taken whatever its size: it could never run otherwise...
+    big, small = Ticket(adm), Ticket(adm)
+    assert big.claim(4000, True) is None
+    # ...and nothing charged comes in beside it.
+    assert small.claim(50, False) is not None
+    # Tiny bodies are not charged: they are decoded one at a time.
+    for _ in range(100):
+        assert Ticket(adm).claim(10, False) is None
+    assert adm.inflight_bytes == 4000
+
+
+def test_a_claim_grows_as_a_chunked_body_arrives() -> None:
+    adm = Admission(LIMITS)
+    first, second = Ticket(adm), Ticket(adm)
+    assert first.claim(600, True) is None
+    assert second.claim(50, False) is None
+    assert second.claim(300, False) is None  # 950 of 1000
+    refusal = second.claim(500, True)  # over the budget while `first` runs
+    assert refusal is not None
+    assert (second.charge, second.large, adm.large, adm.inflight_bytes) == (300, False, 1, 900)
+    first.release()
+    assert second.claim(500, True) is None  # alone now
+    second.release()
+    assert (adm.large, adm.inflight_bytes) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "longest"),
+    [
+        ([b"abc"], 3),
+        ([b"ab", b"cd\nx"], 4),
+        ([b"a\nbbbbbb\ncc"], 6),
+        ([b"a\n", b"bbb", b"bbb\n", b"c"], 6),
+        ([b"\n\n\n"], 0),
+        ([b"aaaa\nb\n", b"cc\nddddddd"], 7),
+        ([b"aa\n" * 100 + b"b" * 50 + b"\n" + b"c\n" * 100], 50),
+    ],
+)
+def test_line_meter_tracks_the_longest_line(chunks: list[bytes], longest: int) -> None:
+    meter = LineMeter()
+    seen = [meter.feed(chunk) for chunk in chunks]
+    assert seen[-1] == longest
+    whole = b"".join(chunks)
+    assert seen[-1] == max(len(line) for line in whole.split(b"\n"))
+
+
+@pytest.mark.parametrize(
+    ("chunks", "line"),
+    [
+        ([b"abcdef"], 1),  # the first line, unfinished
+        ([b"abcdef\nab"], 1),  # the head of a chunk
+        ([b"ab\nabcdef"], 2),  # its tail
+        ([b"a\nb\nabcdef\nc\n"], 3),  # an inner line
+        ([b"a\nbb", b"bb", b"bb\n"], 2),  # across chunks: refused before its end arrives
+        ([b"a\n\n\n", b"abc", b"abc"], 4),
+    ],
+)
+def test_line_meter_names_the_first_line_over_its_limit(chunks: list[bytes], line: int) -> None:
+    meter = LineMeter(limit=5)
+    with pytest.raises(LineTooLongError) as raised:
+        for chunk in chunks:
+            meter.feed(chunk)
+    assert (raised.value.line, raised.value.limit) == (line, 5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.integers(0, 12), min_size=1, max_size=30),
+    cuts=st.lists(st.integers(0, 400), max_size=12),
+    limit=st.integers(0, 10),
+)
+def test_line_meter_refuses_at_the_first_chunk_a_line_passes_the_limit(
+    lines: list[int], cuts: list[int], limit: int
+) -> None:
+    """Against a reference reading every prefix whole: the meter refuses exactly when some line
+    of the body received so far is over the limit, naming the first such line."""
+    body = b"\n".join(b"x" * n for n in lines)
+    bounds = sorted({0, len(body), *(c for c in cuts if c < len(body))})
+    meter = LineMeter(limit)
+    for start, end in itertools.pairwise(bounds):
+        sizes = [len(line) for line in body[:end].split(b"\n")]
+        over = [number for number, size in enumerate(sizes, start=1) if size > limit]
+        if over:
+            with pytest.raises(LineTooLongError) as raised:
+                meter.feed(body[start:end])
+            assert raised.value.line == over[0]
+            return
+        assert meter.feed(body[start:end]) == max(sizes)
+
+
+def test_a_compressed_body_is_charged_what_it_may_inflate_to() -> None:
+    assert inflated(100, LIMITS) == 100 * INFLATION
+    assert inflated(10**9, LIMITS) == LIMITS.max_body_bytes

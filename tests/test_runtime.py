@@ -1,0 +1,85 @@
+"""Process concerns (app/runtime.py): exit signals, malloc arenas, and that the process-level
+modules stay free of the web framework."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from app.main import create_app
+from app.runtime import limit_malloc_arenas
+from app.settings import Settings
+
+
+def test_an_exit_signal_turns_readiness_off_at_once() -> None:
+    """uvicorn runs the lifespan's shutdown only after the last connection closed; readiness must
+    fail from the signal on, so load balancers stop sending while requests drain."""
+    app = create_app(Settings())
+    seen: list[str] = []
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # stands for uvicorn's handler, which on_exit_signal must still call
+    signal.signal(signal.SIGTERM, lambda signum, frame: seen.append("uvicorn"))
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://lossd") as client,
+        ):
+            assert (await client.get("/readyz")).status_code == 200
+            signal.raise_signal(signal.SIGTERM)
+            await asyncio.sleep(0)
+            assert seen == ["uvicorn"]
+            for path in ("/readyz", "/v2/health/ready"):
+                response = await client.get(path)
+                assert response.status_code == 503, path
+            assert (await client.get("/healthz")).status_code == 200  # alive, not ready
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 30))
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def test_malloc_arenas_are_capped_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False  # the operator's choice stands
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+    assert limit_malloc_arenas() is glibc
+
+
+WEB = ("fastapi", "starlette", "uvicorn")
+
+
+def test_process_modules_import_no_web_framework() -> None:
+    """The CLI, the supervisor and the runtime need the web framework only to serve; the byte
+    accounting and the /v2 codec and model adapter are plain code. Checked in a fresh
+    interpreter, since this one has imported the app."""
+    modules = [
+        "app.cli",
+        "app.supervisor",
+        "app.runtime",
+        "app.api.accounting",
+        "app.api.v2.types",
+        "app.api.v2.codec",
+        "app.api.v2.model",
+    ]
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(WEB)!r}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
