@@ -9,7 +9,7 @@ its JSON pointer; only good requests take the fast path, and only bad ones pay t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api.json_tensors import Path, SplitBody, split_body
+from app.api.json_tensors import Path, split_tensors
 from app.api.problems import ProblemError, from_loss_error, pointer, validation_problem
 from app.api.schemas import TENSOR_FIELDS, ReparseBody
 from app.losses import LossError
@@ -25,10 +25,6 @@ from app.results import dumps
 
 M = TypeVar("M", bound=BaseModel)
 
-#: Bodies from this size on have their tensors cut out and decoded straight into arrays. Below
-#: it, Pydantic's parser on the whole body is faster (measured in-process: 30 vs 120 us for a
-#: 4x3 pair, 180 vs 290 us for 32x10, 2.8 vs 1.8 ms for 100x100) and the memory is small.
-SPLIT_BODY_BYTES = 64 * 1024
 #: Bodies larger than this are parsed and evaluated in a worker thread, so one big request does
 #: not stall the event loop; smaller ones run inline, where a thread hop costs more than it saves.
 INLINE_BODY_BYTES = 64 * 1024
@@ -78,12 +74,6 @@ def require_content_type(request: Request, *accepted: str) -> None:
             slug="unsupported-media-type",
             errors=[("/header/content-type", f"expected {' or '.join(accepted)}")],
         )
-
-
-def split_tensors(body: bytes | bytearray, is_tensor: Callable[[Path], bool]) -> SplitBody | None:
-    """``body`` split into envelope and tensors (``app.api.json_tensors.split_body``) when it
-    is large enough for that to pay; None otherwise."""
-    return split_body(body, is_tensor) if len(body) >= SPLIT_BODY_BYTES else None
 
 
 def is_tensor_field(path: Path) -> bool:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,10 @@ import simdjson
 #: Bytes of tensor text parsed at a time: small enough to stay in cache, large enough that the
 #: per-block Python cost (a few microseconds) is noise.
 BLOCK_BYTES = 256 * 1024
+#: Bodies from this size on have their tensors cut out and decoded straight into arrays. Below
+#: it, Pydantic's parser on the whole body is faster (measured in-process: 30 vs 120 us for a
+#: 4x3 pair, 180 vs 290 us for 32x10, 2.8 vs 1.8 ms for 100x100) and the memory is small.
+SPLIT_BODY_BYTES = 64 * 1024
 #: Envelope tokens scanned before giving up on the fast path: a normal envelope has tens; an
 #: envelope of millions of tokens is parsed by Pydantic directly rather than by a Python loop.
 MAX_ENVELOPE_TOKENS = 1 << 16
@@ -186,6 +190,11 @@ def _tensor_end(body: bytes | bytearray, start: int) -> int:
     return body.rfind(b"]", start, limit) + 1
 
 
+def split_tensors(body: bytes | bytearray, is_tensor: Callable[[Path], bool]) -> SplitBody | None:
+    """:func:`split_body` for a body of at least ``SPLIT_BODY_BYTES``; None for a smaller one."""
+    return split_body(body, is_tensor) if len(body) >= SPLIT_BODY_BYTES else None
+
+
 @dataclass(frozen=True)
 class SplitBody:
     """A JSON body split into its envelope (tensors replaced by ``[]``) and each tensor's text."""
@@ -193,7 +202,7 @@ class SplitBody:
     envelope: bytes
     tensors: dict[Path, TensorText]
 
-    def under(self, *prefix: str | int) -> dict[Hashable, TensorText]:
+    def under(self, *prefix: str | int) -> dict[str | int, TensorText]:
         """The tensors below ``prefix``, keyed by the rest of their path's last part."""
         n = len(prefix)
         return {path[n]: text for path, text in self.tensors.items() if path[:n] == prefix}

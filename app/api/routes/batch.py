@@ -14,10 +14,9 @@ from app.api.bodies import (
     offload,
     read_body,
     require_content_type,
-    split_tensors,
 )
 from app.api.deps import SettingsDep
-from app.api.json_tensors import Path, SplitBody, TensorText
+from app.api.json_tensors import Path, SplitBody, TensorText, split_tensors
 from app.api.openapi import json_body, problem_responses
 from app.api.problems import ProblemError, from_loss_error, validation_problem
 from app.api.schemas import (

@@ -21,8 +21,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
+import pydantic_core
 from pydantic import ValidationError
 
+from app.api.json_tensors import Path, TensorText, split_tensors
+from app.api.json_tensors import decode_tensor as decode_json_tensor
 from app.api.v2.types import InferenceRequest, ProtocolError, RequestInput, RequestOutput
 
 Array = npt.NDArray[Any]
@@ -76,10 +79,31 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvie
     return body[:length], view[length:]
 
 
-def parse_request(header: bytes) -> InferenceRequest:
-    """Parse and validate the JSON request (in Rust: no stdlib ``json``, no Python-mode pass)."""
+def is_input_data(path: Path) -> bool:
+    """Whether ``path`` is an input's JSON ``data`` (``inputs/<i>/data``)."""
+    return len(path) == 3 and path[0] == "inputs" and path[2] == "data"
+
+
+def parse_request(
+    header: bytes | bytearray, *, split: bool = True
+) -> tuple[InferenceRequest, dict[int, TensorText]]:
+    """Parse and validate the JSON request, and where each input's JSON ``data`` lies in it.
+
+    A large header has its inputs' ``data`` cut out (``app.api.json_tensors``): Pydantic
+    validates the rest, and :func:`decode_inputs` decodes the data straight into arrays. A
+    header that cannot be split so, or whose rest is invalid, is parsed whole, which words the
+    error (in Rust either way: no stdlib ``json``, no Python-mode pass).
+    """
+    parts = split_tensors(header, is_input_data) if split else None
+    if parts is not None:
+        try:
+            request = InferenceRequest.model_validate_json(parts.envelope)
+            texts = parts.under("inputs")
+            return request, {i: text for i, text in texts.items() if isinstance(i, int)}
+        except ValidationError:
+            pass
     try:
-        return InferenceRequest.model_validate_json(header)
+        return InferenceRequest.model_validate_json(header), {}
     except ValidationError as exc:
         raise ProtocolError(describe_validation_error(exc)) from None
 
@@ -102,16 +126,23 @@ def _location(loc: Sequence[int | str]) -> str:
 
 
 def decode_inputs(
-    inputs: Sequence[RequestInput], binary: memoryview, *, max_elements: int
+    inputs: Sequence[RequestInput],
+    binary: memoryview,
+    *,
+    max_elements: int,
+    texts: Mapping[int, TensorText] | None = None,
 ) -> dict[str, Array]:
     """Decode every input to an array of its datatype and shape, keyed by name.
 
     Binary inputs take their bytes from ``binary`` in input order; every byte must be claimed.
-    Raises :class:`ProtocolError` for duplicate names, bad sizes, shapes or datatypes.
+    JSON ``data`` cut out of the request is in ``texts`` (by input position). Raises
+    :class:`ProtocolError` for duplicate names, bad sizes, shapes or datatypes, and
+    :class:`ReparseRequest` when a ``data`` text turns out not to be JSON.
     """
     arrays: dict[str, Array] = {}
     offset = 0
-    for tensor in inputs:
+    texts = texts or {}
+    for position, tensor in enumerate(inputs):
         if tensor.name in arrays:
             raise ProtocolError(f"input {tensor.name!r} appears more than once")
         size = binary_data_size(tensor)
@@ -124,7 +155,9 @@ def decode_inputs(
                 )
             raw = binary[offset : offset + size]
             offset += size
-        arrays[tensor.name] = decode_tensor(tensor, raw, max_elements=max_elements)
+        arrays[tensor.name] = decode_tensor(
+            tensor, raw, max_elements=max_elements, text=texts.get(position)
+        )
     if offset != len(binary):
         raise ProtocolError(
             f"the request body has {len(binary)} bytes after the JSON header but the inputs' "
@@ -154,10 +187,17 @@ def binary_data_size(tensor: RequestInput) -> int | None:
     return size
 
 
-def decode_tensor(tensor: RequestInput, raw: memoryview | None, *, max_elements: int) -> Array:
+def decode_tensor(
+    tensor: RequestInput,
+    raw: memoryview | None,
+    *,
+    max_elements: int,
+    text: TensorText | None = None,
+) -> Array:
     """One input as an array of its declared datatype and shape.
 
-    ``raw`` holds its binary bytes (little-endian, row-major); None means JSON ``data``.
+    ``raw`` holds its binary bytes (little-endian, row-major); None means JSON ``data``, whose
+    text is ``text`` when it was cut out of the request.
     """
     name = tensor.name
     dtype = DATATYPES.get(tensor.datatype)
@@ -185,7 +225,21 @@ def decode_tensor(tensor: RequestInput, raw: memoryview | None, *, max_elements:
             f"input {name!r} has no data: give 'data', or 'parameters.binary_data_size' with "
             f"the binary data after the JSON header"
         )
+    if text is not None:
+        if dtype.kind == "f":  # floats straight from the text; other datatypes are rare in JSON
+            array = decode_json_tensor(text, dtype)
+            if array is not None and array.size == count:
+                return array.reshape(tensor.shape)
+        try:  # declined: the exact checks below word the error
+            tensor.data = pydantic_core.from_json(text.tobytes(), allow_inf_nan=False)
+        except ValueError:
+            raise ReparseRequest from None
     return _from_json(tensor, dtype, count)
+
+
+class ReparseRequest(Exception):  # noqa: N818 - a signal, not an error
+    """An input's ``data`` text is not JSON on its own: parse the request whole (whose error,
+    malformed JSON, is the one the client gets)."""
 
 
 def _from_json(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> Array:

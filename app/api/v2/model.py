@@ -21,6 +21,7 @@ from app.api.v2.codec import (
     Array,
     EncodedResponse,
     OutputTensor,
+    ReparseRequest,
     decode_inputs,
     decompress,
     encode_response,
@@ -156,7 +157,7 @@ def run_inference(
     """
     body = decompress(body, content_encoding, limit=max_body_bytes)
     header, binary = split_body(body, header_length)
-    request = parse_request(header)
+    request, texts = parse_request(header)
     options, reduction, dtype = split_parameters(spec, request.parameters)
     wanted = requested_outputs(request, OUTPUTS)  # checked before the work, not after
     names = [tensor.name for tensor in request.inputs]
@@ -168,7 +169,11 @@ def run_inference(
     for name in ("y_true", "y_pred"):
         if name not in names:
             raise ProtocolError(f"input {name!r} is missing")
-    arrays = decode_inputs(request.inputs, binary, max_elements=max_elements)
+    try:
+        arrays = decode_inputs(request.inputs, binary, max_elements=max_elements, texts=texts)
+    except ReparseRequest:  # a data text is not JSON: the request, parsed whole, says where
+        request, _ = parse_request(header, split=False)
+        arrays = decode_inputs(request.inputs, binary, max_elements=max_elements)
     if dtype is None:  # FP64 data computes in float64 unless the request says otherwise
         datatypes = {t.datatype for t in request.inputs if t.name in ("y_true", "y_pred")}
         dtype = "float64" if "FP64" in datatypes else "float32"

@@ -12,9 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.api import json_tensors
+from app.api.json_tensors import TensorText
 from app.api.v2.codec import (
     DATATYPES,
     OutputTensor,
+    ReparseRequest,
     decode_inputs,
     decode_tensor,
     decompress,
@@ -84,25 +87,42 @@ def test_parse_request_says_where() -> None:
 # --- JSON data: the seam a faster decoder replaces ---------------------------------------------
 
 
+def decode_json(name: str, shape: list[int], datatype: str, data: Any, via: str) -> Any:
+    """decode_tensor on JSON ``data``: given parsed (``via="data"``), or as the text a large
+    request's data is cut out as (``via="text"``, decoded straight into an array)."""
+    if via == "data":
+        return decode_tensor(tensor(name, shape, datatype, data), None, max_elements=MAX)
+    text = TensorText.of(json.dumps(data).encode())
+    return decode_tensor(tensor(name, shape, datatype, []), None, max_elements=MAX, text=text)
+
+
+VIA = pytest.mark.parametrize("via", ["data", "text"])
+
+
+@VIA
 @pytest.mark.parametrize("datatype", list(DATATYPES))
-def test_json_data_nested_or_flat_gives_the_declared_dtype_and_shape(datatype: str) -> None:
+def test_json_data_nested_or_flat_gives_the_declared_dtype_and_shape(
+    datatype: str, via: str
+) -> None:
     nested = [[True, False, True], [False, True, True]] if datatype == "BOOL" else [[1, 0, 1]] * 2
     flat = [v for row in nested for v in row]
     expected = np.asarray(nested, dtype=DATATYPES[datatype])
     for data in (nested, flat):
-        array = decode_tensor(tensor("x", [2, 3], datatype, data), None, max_elements=MAX)
+        array = decode_json("x", [2, 3], datatype, data, via)
         assert array.dtype == DATATYPES[datatype] and array.shape == (2, 3)
         np.testing.assert_array_equal(array, expected)
 
 
-def test_floats_decode_exactly() -> None:
+@VIA
+def test_floats_decode_exactly(via: str) -> None:
     data = [0.1, -2.5e-8, 3.4028234663852886e38, 1e-45]
-    array = decode_tensor(tensor("x", [4], "FP64", data), None, max_elements=MAX)
+    array = decode_json("x", [4], "FP64", data, via)
     assert array.tolist() == data
 
 
-def test_an_empty_tensor_keeps_its_shape_and_dtype() -> None:
-    array = decode_tensor(tensor("x", [0, 3], "FP64", []), None, max_elements=MAX)
+@VIA
+def test_an_empty_tensor_keeps_its_shape_and_dtype(via: str) -> None:
+    array = decode_json("x", [0, 3], "FP64", [], via)
     assert (array.shape, array.dtype) == ((0, 3), np.dtype("<f8"))
 
 
@@ -121,11 +141,27 @@ def test_an_empty_tensor_keeps_its_shape_and_dtype() -> None:
         ("INT64", [1], [2**64], f"INT64 data must be integers, found {NOTHING}"),
     ],
 )
-def test_bad_json_data(datatype: str, shape: list[int], data: Any, message: str) -> None:
-    assert_refused(
-        lambda: decode_tensor(tensor("x", shape, datatype, data), None, max_elements=MAX),
-        f"input 'x': {message}",
-    )
+@VIA
+def test_bad_json_data(datatype: str, shape: list[int], data: Any, message: str, via: str) -> None:
+    assert_refused(lambda: decode_json("x", shape, datatype, data, via), f"input 'x': {message}")
+
+
+def test_data_text_that_is_not_json_asks_for_the_request_parsed_whole() -> None:
+    text = TensorText.of(b"[[1, 2]],[[3]]")
+    with pytest.raises(ReparseRequest):
+        decode_tensor(tensor("x", [1, 2], "FP32", []), None, max_elements=MAX, text=text)
+
+
+def test_a_large_request_has_its_data_cut_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(json_tensors, "SPLIT_BODY_BYTES", 1024)
+    rows = [[0.5] * 25] * 120
+    header = json.dumps(
+        {"inputs": [{"name": "y_true", "shape": [120, 25], "datatype": "FP32", "data": rows}]}
+    ).encode()
+    request, texts = parse_request(header)
+    assert request.inputs[0].data == [] and list(texts) == [0]
+    array = decode_tensor(request.inputs[0], None, max_elements=10**4, text=texts[0])
+    np.testing.assert_array_equal(array, np.full((120, 25), 0.5, dtype=np.float32))
 
 
 # --- binary data and the inputs together -------------------------------------------------------

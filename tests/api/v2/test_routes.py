@@ -164,7 +164,7 @@ async def test_unknown_model_is_404_with_suggestions(client: httpx.AsyncClient, 
 # --- Inference: JSON ------------------------------------------------------------------------
 
 
-async def test_seed_example_json(client: httpx.AsyncClient) -> None:
+async def test_seed_example_json(client: httpx.AsyncClient, body_path: str) -> None:
     r = await client.post("/v2/models/mse/infer", json=seed_request(id="req-1"))
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
@@ -189,7 +189,7 @@ async def test_seed_example_json(client: httpx.AsyncClient) -> None:
     }
 
 
-async def test_flat_data_with_shape(client: httpx.AsyncClient) -> None:
+async def test_flat_data_with_shape(client: httpx.AsyncClient, body_path: str) -> None:
     request = {
         "inputs": [
             tensor("y_true", [2, 3], "FP32", [0, 1, 1, 0, 0, 1]),
@@ -221,7 +221,7 @@ async def test_outputs_filter_and_order(client: httpx.AsyncClient) -> None:
     assert [o["name"] for o in body["outputs"]] == ["sum", "per_sample"]
 
 
-async def test_integer_labels_sparse_int64(client: httpx.AsyncClient) -> None:
+async def test_integer_labels_sparse_int64(client: httpx.AsyncClient, body_path: str) -> None:
     # Rows already sum to 1, so Keras's normalisation leaves them: loss = -log(p[label]).
     request = {
         "inputs": [
@@ -240,7 +240,7 @@ async def test_integer_labels_sparse_int64(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     "datatype", ["INT8", "INT16", "INT32", "UINT8", "UINT16", "UINT64", "FP16"]
 )
-async def test_integer_datatypes(client: httpx.AsyncClient, datatype: str) -> None:
+async def test_integer_datatypes(client: httpx.AsyncClient, datatype: str, body_path: str) -> None:
     # MAE of integers: row 0 |0-1|,|1-1|,|1-0| -> 2/3; row 1 |0-1|,0,0 -> 1/3.
     request = {
         "inputs": [
@@ -255,7 +255,7 @@ async def test_integer_datatypes(client: httpx.AsyncClient, datatype: str) -> No
     np.testing.assert_allclose(out["per_sample"]["data"], [2 / 3, 1 / 3], rtol=1e-6)
 
 
-async def test_bool_labels(client: httpx.AsyncClient) -> None:
+async def test_bool_labels(client: httpx.AsyncClient, body_path: str) -> None:
     # The seed's labels as booleans: same MAE as with numbers, 2/3 and 1/3.
     labels = [[False, True, True], [False, False, True]]
     request = {
@@ -271,7 +271,7 @@ async def test_bool_labels(client: httpx.AsyncClient) -> None:
     )
 
 
-async def test_fp64_inputs_compute_in_float64(client: httpx.AsyncClient) -> None:
+async def test_fp64_inputs_compute_in_float64(client: httpx.AsyncClient, body_path: str) -> None:
     # 0.1 is not a float32: in float64, (0.3 - 0.1)^2 = 0.04 to ~1e-17.
     request = {
         "inputs": [
@@ -340,7 +340,7 @@ async def test_from_logits_parameter(client: httpx.AsyncClient) -> None:
     assert outputs_of(body)["per_sample"]["data"] == pytest.approx([math.log(2)], rel=1e-6)
 
 
-async def test_sample_weight_and_reduction(client: httpx.AsyncClient) -> None:
+async def test_sample_weight_and_reduction(client: httpx.AsyncClient, body_path: str) -> None:
     # Weighted per-sample: 2/3 * 1, 1/3 * 3 = 1 -> sum 5/3. sum_over_batch_size divides by the
     # 2 samples; mean_with_sample_weight by the weights' sum, 4.
     def request(reduction: str) -> dict[str, Any]:
@@ -826,6 +826,7 @@ def _case_id(case: tuple[str, Any, dict[str, str], int, str]) -> str:
 )
 async def test_bad_requests(
     client: httpx.AsyncClient,
+    body_path: str,
     model: str,
     request_body: Any,
     headers: dict[str, str],
@@ -842,7 +843,9 @@ async def test_bad_requests(
     assert r.json() == {"error": message}
 
 
-async def test_fp64_value_too_large_for_float32_is_rejected(client: httpx.AsyncClient) -> None:
+async def test_fp64_value_too_large_for_float32_is_rejected(
+    client: httpx.AsyncClient, body_path: str
+) -> None:
     body, headers = binary_body(
         [TRUE_23, tensor("y_pred", [2, 3], "FP64", binary_data_size=48)],
         struct.pack("<6d", 1, 1, 1, 1, 1e300, 1),
