@@ -7,10 +7,18 @@ from __future__ import annotations
 import numpy as np
 
 from app.losses.numerics import EPSILON, FloatArray, const
+from app.losses.options import OptionSpec
+from app.losses.spec import OVERLAP_AXES, loss
 
 Axis = int | tuple[int, ...] | None
 
 
+@loss(
+    class_name="Dice",
+    formula="1 - 2 sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + 1e-7), over axis",
+    doc="Soft Dice loss for segmentation masks. Reduces every axis unless axis is given.",
+    options=(OVERLAP_AXES,),
+)
 def dice(y_true: FloatArray, y_pred: FloatArray, axis: Axis = None) -> FloatArray:
     """``1 - 2 sum(y_true y_pred) / (sum(y_true) + sum(y_pred) + eps)`` over ``axis``.
 
@@ -22,6 +30,18 @@ def dice(y_true: FloatArray, y_pred: FloatArray, axis: Axis = None) -> FloatArra
     return np.asarray(const(1.0, y_pred) - const(2.0, y_pred) * intersection / denominator)
 
 
+@loss(
+    class_name="Tversky",
+    formula="1 - TP / (TP + alpha FP + beta FN + 1e-7), over axis",
+    doc="Tversky loss: Dice with separate weights for false positives (alpha) and false "
+    "negatives (beta). Follows the documented formula; Keras 3.15's code swaps alpha "
+    "and beta.",
+    options=(
+        OptionSpec("alpha", "number", 0.5, "Weight of false positives.", minimum=0.0),
+        OptionSpec("beta", "number", 0.5, "Weight of false negatives.", minimum=0.0),
+        OVERLAP_AXES,
+    ),
+)
 def tversky(
     y_true: FloatArray,
     y_pred: FloatArray,

@@ -21,6 +21,16 @@ from app.losses.numerics import (
     sigmoid,
     softmax,
 )
+from app.losses.options import OptionSpec
+from app.losses.spec import (
+    CLASS_AXIS,
+    FOCAL_ALPHA,
+    FROM_LOGITS,
+    GAMMA,
+    LABEL_SMOOTHING,
+    MEAN_AXIS,
+    loss,
+)
 
 
 def _smooth_categorical(y_true: FloatArray, label_smoothing: float, axis: int) -> FloatArray:
@@ -51,6 +61,12 @@ def _clipped_bce(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     return -(y_true * np.log(p) + (one - y_true) * np.log(one - p))
 
 
+@loss(
+    class_name="CategoricalCrossentropy",
+    formula="-sum(y_true * log(clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)), axis)",
+    doc="Cross-entropy for one-hot (or soft) targets, in nats.",
+    options=(FROM_LOGITS, LABEL_SMOOTHING, CLASS_AXIS),
+)
 def categorical_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -92,6 +108,31 @@ def _check_sparse_labels(labels: FloatArray, classes: int, ignore_class: int | N
         )
 
 
+def sparse_valid_mask(y_true: FloatArray, ignore_class: int | None = None) -> np.ndarray | None:
+    """True where a sparse label counts; None when every label does (no ``ignore_class``)."""
+    if ignore_class is None:
+        return None
+    return np.asarray(y_true != ignore_class)
+
+
+@loss(
+    class_name="SparseCategoricalCrossentropy",
+    formula="-log(clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)[y_true])",
+    doc="Cross-entropy for integer class labels (y_true has one axis fewer than y_pred, "
+    "or a trailing axis of 1), in nats. ignore_class leaves samples out of the mean.",
+    options=(
+        FROM_LOGITS,
+        OptionSpec(
+            "ignore_class",
+            "integer_or_null",
+            None,
+            "A label value whose samples contribute 0 and are left out of the mean.",
+        ),
+        CLASS_AXIS,
+    ),
+    sparse_labels=True,
+    mask=sparse_valid_mask,
+)
 def sparse_categorical_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -125,13 +166,15 @@ def sparse_categorical_crossentropy(
     return losses
 
 
-def sparse_valid_mask(y_true: FloatArray, ignore_class: int | None = None) -> np.ndarray | None:
-    """True where a sparse label counts; None when every label does (no ``ignore_class``)."""
-    if ignore_class is None:
-        return None
-    return np.asarray(y_true != ignore_class)
-
-
+@loss(
+    class_name="BinaryCrossentropy",
+    aliases=("bce", "BCE"),
+    formula="mean(-(y_true * log(p) + (1 - y_true) * log(1 - p)), axis), "
+    "p = clip(y_pred, 1e-7, 1 - 1e-7)",
+    doc="Log loss for independent binary targets, in nats. With from_logits it is "
+    "computed with the exact log-sigmoid.",
+    options=(FROM_LOGITS, LABEL_SMOOTHING, MEAN_AXIS),
+)
 def binary_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -157,6 +200,24 @@ def binary_crossentropy(
     return np.mean(elementwise, axis=axis)
 
 
+@loss(
+    class_name="BinaryFocalCrossentropy",
+    formula="mean(w * (1 - p_t)^gamma * bce, axis), p_t = y_true p + (1 - y_true)(1 - p)",
+    doc="Binary cross-entropy down-weighted for well-classified examples (Lin et al., 2017).",
+    options=(
+        OptionSpec(
+            "apply_class_balancing",
+            "boolean",
+            False,
+            "Weight positives by alpha and negatives by 1 - alpha.",
+        ),
+        FOCAL_ALPHA,
+        GAMMA,
+        FROM_LOGITS,
+        LABEL_SMOOTHING,
+        MEAN_AXIS,
+    ),
+)
 def binary_focal_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -189,6 +250,12 @@ def binary_focal_crossentropy(
     return np.mean(focal, axis=axis)
 
 
+@loss(
+    class_name="CategoricalFocalCrossentropy",
+    formula="sum(-alpha * (1 - p)^gamma * y_true * log(p), axis), p as in categorical_crossentropy",
+    doc="Categorical cross-entropy down-weighted for well-classified examples.",
+    options=(FOCAL_ALPHA, GAMMA, FROM_LOGITS, LABEL_SMOOTHING, CLASS_AXIS),
+)
 def categorical_focal_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -213,6 +280,12 @@ def categorical_focal_crossentropy(
     return np.sum(weight * cce, axis=axis)
 
 
+@loss(
+    class_name="KLDivergence",
+    aliases=("kullback_leibler_divergence", "kld", "KLD"),
+    formula="sum(t * log(t / p), axis=-1), t = clip(y_true, 1e-7, 1), p = clip(y_pred, 1e-7, 1)",
+    doc="Kullback-Leibler divergence of y_pred from y_true, in nats.",
+)
 def kl_divergence(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``sum(t * log(t / p), axis=-1)`` with ``t, p`` clipped to ``[eps, 1]``.
 
@@ -224,6 +297,12 @@ def kl_divergence(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     return np.sum(t * np.log(t / p), axis=-1)
 
 
+@loss(
+    class_name="Poisson",
+    formula="mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)",
+    doc="Poisson negative log-likelihood (up to a constant) for count targets; "
+    "y_pred is a rate (>= 0).",
+)
 def poisson(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``; ``y_pred`` is a rate, so >= 0.
 

@@ -7,8 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 from app.losses.numerics import EPSILON, FloatArray, const, softplus
+from app.losses.options import OptionSpec
+from app.losses.spec import loss
 
 
+@loss(
+    class_name="MeanSquaredError",
+    aliases=("mse", "MSE"),
+    formula="mean((y_true - y_pred)^2, axis=-1)",
+    doc="Average squared difference; in squared units of the target.",
+)
 def mean_squared_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean((y_true - y_pred)^2, axis=-1)``.
 
@@ -18,6 +26,12 @@ def mean_squared_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     return np.mean(np.square(y_true - y_pred), axis=-1)
 
 
+@loss(
+    class_name="MeanAbsoluteError",
+    aliases=("mae", "MAE"),
+    formula="mean(|y_true - y_pred|, axis=-1)",
+    doc="Average absolute difference; in units of the target.",
+)
 def mean_absolute_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean(|y_true - y_pred|, axis=-1)``.
 
@@ -27,6 +41,13 @@ def mean_absolute_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     return np.mean(np.abs(y_true - y_pred), axis=-1)
 
 
+@loss(
+    class_name="MeanAbsolutePercentageError",
+    aliases=("mape", "MAPE"),
+    formula="100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)",
+    doc="Average absolute difference relative to the target, in percent. Zero targets "
+    "divide by 1e-7.",
+)
 def mean_absolute_percentage_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``100 * mean(|y_true - y_pred| / max(|y_true|, eps), axis=-1)``, in percent.
 
@@ -39,6 +60,12 @@ def mean_absolute_percentage_error(y_true: FloatArray, y_pred: FloatArray) -> Fl
     return const(100.0, y_true) * np.mean(diff, axis=-1)
 
 
+@loss(
+    class_name="MeanSquaredLogarithmicError",
+    aliases=("msle", "MSLE"),
+    formula="mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2, axis=-1)",
+    doc="Squared difference of log(1 + x): penalises relative rather than absolute error.",
+)
 def mean_squared_logarithmic_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))^2, axis=-1)``.
 
@@ -51,6 +78,12 @@ def mean_squared_logarithmic_error(y_true: FloatArray, y_pred: FloatArray) -> Fl
     return np.mean(np.square(first_log - second_log), axis=-1)
 
 
+@loss(
+    class_name="LogCosh",
+    aliases=("logcosh",),
+    formula="mean(x + softplus(-2x) - log(2), axis=-1), x = y_pred - y_true",
+    doc="log(cosh(error)), computed stably: like MSE/2 for small errors, like MAE for large ones.",
+)
 def log_cosh(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean(log(cosh(y_pred - y_true)), axis=-1)``.
 
@@ -64,6 +97,23 @@ def log_cosh(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     return np.mean(x + softplus(x * const(-2.0, x)) - const(np.log(2.0), x), axis=-1)
 
 
+@loss(
+    class_name="Huber",
+    aliases=("huber_loss",),
+    formula="mean(0.5 x^2 if |x| <= delta else delta * |x| - 0.5 delta^2, axis=-1), "
+    "x = y_pred - y_true",
+    doc="Quadratic for small errors, linear beyond delta: robust to outliers.",
+    options=(
+        OptionSpec(
+            "delta",
+            "number",
+            1.0,
+            "Where the loss turns from quadratic to linear.",
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
+    ),
+)
 def huber(y_true: FloatArray, y_pred: FloatArray, delta: float = 1.0) -> FloatArray:
     """``mean(0.5 x^2 if |x| <= delta else delta |x| - 0.5 delta^2, axis=-1)``
     with ``x = y_pred - y_true``, in squared units of the target.

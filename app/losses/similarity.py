@@ -5,8 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from app.losses.numerics import FloatArray, l2_normalize
+from app.losses.options import OptionSpec
+from app.losses.spec import loss
 
 
+@loss(
+    class_name="CosineSimilarity",
+    aliases=("cosine_proximity", "cosine"),
+    formula="-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)",
+    doc="Negative cosine similarity: -1 when aligned, 0 when orthogonal.",
+    options=(OptionSpec("axis", "integer", -1, "The axis along which the cosine is taken."),),
+)
 def cosine_similarity(y_true: FloatArray, y_pred: FloatArray, axis: int = -1) -> FloatArray:
     """``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis)``: -1 for parallel vectors,
     0 for orthogonal ones, 1 for opposite ones (dimensionless). A zero vector gives 0.
