@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.losses.numerics import FloatArray, const
+from app.losses.numerics import FloatArray, const, dot
 from app.losses.spec import CONVERT_BINARY_LABELS, loss
 
 
@@ -73,6 +73,8 @@ def categorical_hinge(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     array([1.], dtype=float32)
     """
     one = const(1.0, y_pred)
-    pos = np.sum(y_true * y_pred, axis=-1)
-    neg = np.max((one - y_true) * y_pred, axis=-1)
+    pos = dot(y_true, y_pred, -1)
+    others = np.subtract(one, y_true)
+    others *= y_pred
+    neg = np.max(others, axis=-1)
     return np.maximum(neg - pos + one, const(0.0, y_pred))

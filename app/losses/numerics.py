@@ -19,7 +19,7 @@ EPSILON = 1e-7
 DOT_BLOCK = 1024
 
 FloatArray = npt.NDArray[np.floating[Any]]
-Axes = int | tuple[int, ...] | None
+Axes = int | tuple[int, ...] | None  # None: every axis
 
 
 def const(value: float, like: FloatArray) -> Any:
@@ -106,4 +106,4 @@ def probabilities_from(y_pred: FloatArray, axis: int) -> FloatArray:
     """Scale ``y_pred`` to sum to 1 along ``axis``, then clip to ``[eps, 1 - eps]`` (Keras)."""
     with np.errstate(divide="ignore", invalid="ignore"):  # an all-zero row becomes NaN, as in Keras
         scaled = y_pred / np.sum(y_pred, axis=axis, keepdims=True)
-    return clip(scaled, EPSILON, 1.0 - EPSILON)
+    return np.clip(scaled, const(EPSILON, scaled), const(1.0 - EPSILON, scaled), out=scaled)

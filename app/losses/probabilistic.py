@@ -15,6 +15,7 @@ from app.losses.numerics import (
     FloatArray,
     clip,
     const,
+    dot,
     log_sigmoid,
     log_softmax,
     probabilities_from,
@@ -54,11 +55,18 @@ def _smooth_binary(y_true: FloatArray, label_smoothing: float) -> FloatArray:
     return y_true * (const(1.0, y_true) - s) + const(0.5, y_true) * s
 
 
-def _clipped_bce(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
-    """Element-wise ``-(y log p + (1 - y) log(1 - p))`` with ``p`` clipped to ``[eps, 1 - eps]``."""
+def _log_likelihood(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+    """Element-wise ``y log p + (1 - y) log(1 - p)`` with ``p`` clipped to ``[eps, 1 - eps]``:
+    minus the binary cross-entropy, in Keras's order of operations, in three buffers."""
     one = const(1.0, y_pred)
     p = clip(y_pred, EPSILON, 1.0 - EPSILON)
-    return -(y_true * np.log(p) + (one - y_true) * np.log(one - p))
+    result = np.log(p)
+    result *= y_true
+    np.subtract(one, p, out=p)
+    np.log(p, out=p)
+    p *= np.subtract(one, y_true)
+    result += p
+    return result
 
 
 @loss(
@@ -84,8 +92,9 @@ def categorical_crossentropy(
     if from_logits:
         log_prob = log_softmax(y_pred, axis)
     else:
-        log_prob = np.log(probabilities_from(y_pred, axis))
-    return -np.sum(y_true * log_prob, axis=axis)
+        log_prob = probabilities_from(y_pred, axis)
+        np.log(log_prob, out=log_prob)
+    return -dot(y_true, log_prob, axis)
 
 
 def _check_sparse_labels(labels: FloatArray, classes: int, ignore_class: int | None) -> None:
@@ -155,12 +164,21 @@ def sparse_categorical_crossentropy(
     labels = (
         np.where(valid, y_true, 0).astype(np.intp) if valid is not None else y_true.astype(np.intp)
     )
+    # Only the labelled class's log-probability is needed: the same operations as on the whole
+    # tensor (Keras sums one-hot * log_prob), applied to one element per sample.
+    index = np.expand_dims(labels, axis)
+    picked = np.take_along_axis(y_pred, index, axis=axis)
     if from_logits:
-        log_prob = log_softmax(y_pred, axis)
+        top = np.max(y_pred, axis=axis, keepdims=True)
+        shifted = np.subtract(y_pred, top)
+        log_sum = np.log(np.sum(np.exp(shifted, out=shifted), axis=axis, keepdims=True))
+        log_prob = (picked - top) - log_sum  # log_softmax at the label
     else:
-        log_prob = np.log(probabilities_from(y_pred, axis))
-    picked = np.take_along_axis(log_prob, np.expand_dims(labels, axis), axis=axis)
-    losses = -np.squeeze(picked, axis=axis)
+        with np.errstate(divide="ignore", invalid="ignore"):  # as probabilities_from
+            log_prob = np.log(
+                clip(picked / np.sum(y_pred, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+            )
+    losses = -np.squeeze(log_prob, axis=axis)
     if valid is not None:
         losses = np.where(valid, losses, const(0.0, losses))
     return losses
@@ -194,10 +212,10 @@ def binary_crossentropy(
     y_true = _smooth_binary(y_true, label_smoothing)
     if from_logits:
         one = const(1.0, y_pred)
-        elementwise = -(y_true * log_sigmoid(y_pred) + (one - y_true) * log_sigmoid(-y_pred))
+        likelihood = y_true * log_sigmoid(y_pred) + (one - y_true) * log_sigmoid(-y_pred)
     else:
-        elementwise = _clipped_bce(y_true, y_pred)
-    return np.mean(elementwise, axis=axis)
+        likelihood = _log_likelihood(y_true, y_pred)
+    return -np.mean(likelihood, axis=axis)  # mean(-x) = -mean(x) exactly
 
 
 @loss(
@@ -241,13 +259,21 @@ def binary_focal_crossentropy(
     if from_logits:
         y_pred = sigmoid(y_pred)
     one = const(1.0, y_pred)
-    bce = _clipped_bce(y_true, y_pred)
-    p_t = y_true * y_pred + (one - y_true) * (one - y_pred)
-    focal = np.power(one - p_t, const(gamma, y_pred)) * bce
+    focal = _log_likelihood(y_true, y_pred)  # -bce
+    p_t = np.multiply(y_true, y_pred)
+    miss = np.subtract(one, y_true)
+    scratch = np.subtract(one, y_pred)
+    scratch *= miss
+    p_t += scratch  # y p + (1 - y)(1 - p)
+    np.subtract(one, p_t, out=p_t)
+    focal *= np.power(p_t, const(gamma, y_pred), out=p_t)
     if apply_class_balancing:
         a = const(alpha, y_pred)
-        focal = (y_true * a + (one - y_true) * (one - a)) * focal
-    return np.mean(focal, axis=axis)
+        np.multiply(y_true, a, out=scratch)
+        miss *= one - a
+        scratch += miss  # y alpha + (1 - y)(1 - alpha)
+        focal *= scratch
+    return -np.mean(focal, axis=axis)  # mean(-x) = -mean(x) exactly
 
 
 @loss(
@@ -293,8 +319,9 @@ def kl_divergence(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     array([0.14384106], dtype=float32)
     """
     t = clip(y_true, EPSILON, 1.0)
-    p = clip(y_pred, EPSILON, 1.0)
-    return np.sum(t * np.log(t / p), axis=-1)
+    ratio = clip(y_pred, EPSILON, 1.0)
+    np.divide(t, ratio, out=ratio)
+    return dot(t, np.log(ratio, out=ratio), -1)
 
 
 @loss(
