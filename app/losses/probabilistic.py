@@ -18,6 +18,7 @@ from app.losses.numerics import (
     dot,
     log_sigmoid,
     log_softmax,
+    power,
     probabilities_from,
     sigmoid,
     softmax,
@@ -55,16 +56,19 @@ def _smooth_binary(y_true: FloatArray, label_smoothing: float) -> FloatArray:
     return y_true * (const(1.0, y_true) - s) + const(0.5, y_true) * s
 
 
-def _log_likelihood(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
+def _log_likelihood(
+    y_true: FloatArray, y_pred: FloatArray, miss: FloatArray | None = None
+) -> FloatArray:
     """Element-wise ``y log p + (1 - y) log(1 - p)`` with ``p`` clipped to ``[eps, 1 - eps]``:
-    minus the binary cross-entropy, in Keras's order of operations, in three buffers."""
+    minus the binary cross-entropy, in Keras's order of operations, in two buffers besides
+    ``miss``, which is ``1 - y_true`` (computed unless the caller has it)."""
     one = const(1.0, y_pred)
     p = clip(y_pred, EPSILON, 1.0 - EPSILON)
     result = np.log(p)
     result *= y_true
     np.subtract(one, p, out=p)
     np.log(p, out=p)
-    p *= np.subtract(one, y_true)
+    p *= np.subtract(one, y_true) if miss is None else miss
     result += p
     return result
 
@@ -259,14 +263,14 @@ def binary_focal_crossentropy(
     if from_logits:
         y_pred = sigmoid(y_pred)
     one = const(1.0, y_pred)
-    focal = _log_likelihood(y_true, y_pred)  # -bce
-    p_t = np.multiply(y_true, y_pred)
     miss = np.subtract(one, y_true)
+    focal = _log_likelihood(y_true, y_pred, miss)  # -bce
+    p_t = np.multiply(y_true, y_pred)
     scratch = np.subtract(one, y_pred)
     scratch *= miss
     p_t += scratch  # y p + (1 - y)(1 - p)
     np.subtract(one, p_t, out=p_t)
-    focal *= np.power(p_t, const(gamma, y_pred), out=p_t)
+    focal *= power(p_t, gamma, out=p_t)
     if apply_class_balancing:
         a = const(alpha, y_pred)
         np.multiply(y_true, a, out=scratch)
@@ -301,9 +305,12 @@ def categorical_focal_crossentropy(
     if from_logits:
         y_pred = softmax(y_pred, axis)
     output = probabilities_from(y_pred, axis)
-    cce = -y_true * np.log(output)
-    weight = np.power(const(1.0, output) - output, const(gamma, output)) * const(alpha, output)
-    return np.sum(weight * cce, axis=axis)
+    likelihood = np.log(output)
+    likelihood *= y_true  # -cce
+    weight = np.subtract(const(1.0, output), output, out=output)
+    power(weight, gamma, out=weight)
+    weight *= const(alpha, output)
+    return -dot(weight, likelihood, axis)  # sum(w * -x) = -sum(w * x) exactly
 
 
 @loss(

@@ -73,9 +73,14 @@ def mean_squared_logarithmic_error(y_true: FloatArray, y_pred: FloatArray) -> Fl
     array([0.99999976], dtype=float32)
     """
     eps, one = const(EPSILON, y_pred), const(1.0, y_pred)
-    first_log = np.log(np.maximum(y_pred, eps) + one)
-    second_log = np.log(np.maximum(y_true, eps) + one)
-    return np.mean(np.square(first_log - second_log), axis=-1)
+    first_log = np.maximum(y_pred, eps)
+    first_log += one
+    np.log(first_log, out=first_log)
+    second_log = np.maximum(y_true, eps)
+    second_log += one
+    np.log(second_log, out=second_log)
+    first_log -= second_log
+    return np.mean(np.square(first_log, out=first_log), axis=-1)
 
 
 @loss(
@@ -149,9 +154,13 @@ def huber(y_true: FloatArray, y_pred: FloatArray, delta: float = 1.0) -> FloatAr
     >>> huber(np.float32([[0, 0]]), np.float32([[0.5, 3]]))
     array([1.3125], dtype=float32)
     """
-    error = y_pred - y_true
-    abs_error = np.abs(error)
-    d, half = const(delta, error), const(0.5, error)
-    quadratic = half * np.square(error)
-    linear = d * abs_error - half * np.square(d)
-    return np.mean(np.where(abs_error <= d, quadratic, linear), axis=-1)
+    abs_error = np.subtract(y_pred, y_true)
+    np.abs(abs_error, out=abs_error)
+    d, half = const(delta, abs_error), const(0.5, abs_error)
+    quadratic = np.square(abs_error)  # = error^2 exactly
+    quadratic *= half
+    small = abs_error <= d
+    linear = np.multiply(abs_error, d, out=abs_error)
+    linear -= half * np.square(d)
+    np.copyto(linear, quadratic, where=small)
+    return np.mean(linear, axis=-1)
