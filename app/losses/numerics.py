@@ -86,10 +86,10 @@ _vecdot: Callable[[FloatArray, FloatArray], FloatArray] = getattr(np, "vecdot", 
 
 def dot(a: FloatArray, b: FloatArray, axis: Axes = -1) -> FloatArray:
     """``sum(a * b, axis)`` for ``a`` and ``b`` of one shape (every axis when ``axis`` is None)
-    without the ``a * b`` temporary,
-    2-3x faster and as accurate: BLAS dot products over runs of at most :data:`DOT_BLOCK`
-    elements, whose results ``np.sum`` adds pairwise. One BLAS dot over a long axis would
-    accumulate in a few float32 lanes (2e-5 relative error over 4M elements, measured).
+    without the ``a * b`` temporary, 2-3x faster and as accurate: BLAS dot products over runs
+    of at most :data:`DOT_BLOCK` elements, whose results ``np.sum`` adds pairwise. One BLAS dot
+    over a long axis would accumulate in a few float32 lanes (2e-5 relative error over 4M
+    elements, measured).
     """
     if axis is None:
         a, b = a.reshape(-1), b.reshape(-1)
