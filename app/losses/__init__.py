@@ -1,7 +1,8 @@
 """The loss engine: pure NumPy, no web imports.
 
 ``evaluate(name, y_true, y_pred, ...)`` is the one entry point; ``LOSSES`` and ``resolve`` give the
-catalogue. See ``registry.py`` for the names each loss answers to.
+catalogue. Each loss declares its names and options on its function (``spec.py``); ``registry.py``
+lists them in catalogue order.
 """
 
 from app.losses.errors import InvalidInputError, InvalidOptionError, LossError, UnknownLossError

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.losses.numerics import FloatArray, const
+from app.losses.numerics import FloatArray, const, dot
+from app.losses.spec import CONVERT_BINARY_LABELS, loss
 
 
 def _hinge_labels(y_true: FloatArray, convert_binary_labels: bool) -> FloatArray:
@@ -16,6 +17,13 @@ def _hinge_labels(y_true: FloatArray, convert_binary_labels: bool) -> FloatArray
     return y_true
 
 
+@loss(
+    class_name="Hinge",
+    formula="mean(max(1 - y_true * y_pred, 0), axis=-1)",
+    doc="Hinge (SVM) loss for labels in {-1, 1}. y_true is used as given unless "
+    "convert_binary_labels is set (Keras 3 maps {0, 1} labels to {-1, 1}).",
+    options=(CONVERT_BINARY_LABELS,),
+)
 def hinge(
     y_true: FloatArray, y_pred: FloatArray, convert_binary_labels: bool = False
 ) -> FloatArray:
@@ -32,6 +40,13 @@ def hinge(
     return np.mean(np.maximum(one - labels * y_pred, zero), axis=-1)
 
 
+@loss(
+    class_name="SquaredHinge",
+    formula="mean(max(1 - y_true * y_pred, 0)^2, axis=-1)",
+    doc="Squared hinge for labels in {-1, 1}. y_true is used as given unless "
+    "convert_binary_labels is set (Keras 3 maps {0, 1} labels to {-1, 1}).",
+    options=(CONVERT_BINARY_LABELS,),
+)
 def squared_hinge(
     y_true: FloatArray, y_pred: FloatArray, convert_binary_labels: bool = False
 ) -> FloatArray:
@@ -45,6 +60,11 @@ def squared_hinge(
     return np.mean(np.square(np.maximum(one - labels * y_pred, zero)), axis=-1)
 
 
+@loss(
+    class_name="CategoricalHinge",
+    formula="max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)",
+    doc="Multi-class hinge: the best wrong-class score must trail the true-class score by 1.",
+)
 def categorical_hinge(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``max(neg - pos + 1, 0)`` over the last (class) axis, with ``pos = sum(y_true * y_pred)``
     and ``neg = max((1 - y_true) * y_pred)``.
@@ -53,6 +73,8 @@ def categorical_hinge(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     array([1.], dtype=float32)
     """
     one = const(1.0, y_pred)
-    pos = np.sum(y_true * y_pred, axis=-1)
-    neg = np.max((one - y_true) * y_pred, axis=-1)
+    pos = dot(y_true, y_pred, -1)
+    others = np.subtract(one, y_true)
+    others *= y_pred
+    neg = np.max(others, axis=-1)
     return np.maximum(neg - pos + one, const(0.0, y_pred))

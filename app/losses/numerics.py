@@ -6,6 +6,7 @@ float32 request is computed in float32 throughout, as Keras does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,11 @@ import numpy.typing as npt
 #: Keras's fuzz factor, ``keras.backend.epsilon()``.
 EPSILON = 1e-7
 
+#: The longest run of elements :func:`dot` hands to one BLAS dot product.
+DOT_BLOCK = 1024
+
 FloatArray = npt.NDArray[np.floating[Any]]
+Axes = int | tuple[int, ...] | None  # None: every axis
 
 
 def const(value: float, like: FloatArray) -> Any:
@@ -30,6 +35,14 @@ def clip(x: FloatArray, low: float, high: float) -> FloatArray:
 def softplus(x: FloatArray) -> FloatArray:
     """``log(1 + exp(x))`` without overflow (Keras: ``logaddexp(x, 0)``)."""
     return np.logaddexp(x, const(0.0, x))
+
+
+def power(x: FloatArray, exponent: float, out: FloatArray | None = None) -> FloatArray:
+    """``x ** exponent`` (``np.power``); the common exponent 2 as ``np.square``, which gives the
+    same correctly rounded values 2.5x faster."""
+    if exponent == 2.0:
+        return np.square(x, out=out)
+    return np.power(x, const(exponent, x), out=out)
 
 
 def log_sigmoid(x: FloatArray) -> FloatArray:
@@ -56,16 +69,50 @@ def log_softmax(x: FloatArray, axis: int) -> FloatArray:
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-def l2_normalize(x: FloatArray, axis: int | tuple[int, ...]) -> FloatArray:
-    """``x * min(1/sqrt(sum(x^2)), 1/eps)`` along ``axis`` (Keras's ``ops.normalize``)."""
-    square_sum = np.sum(np.square(x), axis=axis, keepdims=True)
+def inverse_norm(square_sum: FloatArray) -> FloatArray:
+    """``min(1/sqrt(square_sum), 1/eps)``: the factor Keras's ``ops.normalize`` scales by."""
     with np.errstate(divide="ignore"):  # 1/sqrt(0) = inf, capped at 1/eps just below
-        inv_norm = const(1.0, x) / np.sqrt(square_sum)
-    return x * np.minimum(inv_norm, const(1.0 / EPSILON, x))
+        inv = const(1.0, square_sum) / np.sqrt(square_sum)
+    return np.minimum(inv, const(1.0 / EPSILON, square_sum))
+
+
+def _einsum_vecdot(a: FloatArray, b: FloatArray) -> FloatArray:
+    return np.einsum("...i,...i->...", a, b)
+
+
+# NumPy >= 2 has a vecdot ufunc backed by BLAS, 1.7x faster than einsum here.
+_vecdot: Callable[[FloatArray, FloatArray], FloatArray] = getattr(np, "vecdot", _einsum_vecdot)
+
+
+def dot(a: FloatArray, b: FloatArray, axis: Axes = -1) -> FloatArray:
+    """``sum(a * b, axis)`` for ``a`` and ``b`` of one shape (every axis when ``axis`` is None)
+    without the ``a * b`` temporary, 2-3x faster and as accurate: BLAS dot products over runs
+    of at most :data:`DOT_BLOCK` elements, whose results ``np.sum`` adds pairwise. One BLAS dot
+    over a long axis would accumulate in a few float32 lanes (2e-5 relative error over 4M
+    elements, measured).
+    """
+    if axis is None:
+        a, b = a.reshape(-1), b.reshape(-1)
+    else:
+        axes = sorted(ax % a.ndim for ax in (axis if isinstance(axis, tuple) else (axis,)))
+        last = list(range(a.ndim - len(axes), a.ndim))
+        a, b = np.moveaxis(a, axes, last), np.moveaxis(b, axes, last)
+        if len(axes) > 1:  # one run over the reduced axes (a view when they are trailing)
+            kept = a.shape[: a.ndim - len(axes)]
+            a, b = a.reshape(*kept, -1), b.reshape(*kept, -1)
+    n = a.shape[-1]
+    if n <= DOT_BLOCK:
+        return _vecdot(a, b)
+    whole = n - n % DOT_BLOCK
+    runs = (*a.shape[:-1], whole // DOT_BLOCK, DOT_BLOCK)  # splitting an axis never copies
+    total = np.sum(_vecdot(a[..., :whole].reshape(runs), b[..., :whole].reshape(runs)), axis=-1)
+    if whole < n:
+        total = total + _vecdot(a[..., whole:], b[..., whole:])
+    return total
 
 
 def probabilities_from(y_pred: FloatArray, axis: int) -> FloatArray:
     """Scale ``y_pred`` to sum to 1 along ``axis``, then clip to ``[eps, 1 - eps]`` (Keras)."""
     with np.errstate(divide="ignore", invalid="ignore"):  # an all-zero row becomes NaN, as in Keras
         scaled = y_pred / np.sum(y_pred, axis=axis, keepdims=True)
-    return clip(scaled, EPSILON, 1.0 - EPSILON)
+    return np.clip(scaled, const(EPSILON, scaled), const(1.0 - EPSILON, scaled), out=scaled)

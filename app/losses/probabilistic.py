@@ -15,11 +15,23 @@ from app.losses.numerics import (
     FloatArray,
     clip,
     const,
+    dot,
     log_sigmoid,
     log_softmax,
+    power,
     probabilities_from,
     sigmoid,
     softmax,
+)
+from app.losses.options import OptionSpec
+from app.losses.spec import (
+    CLASS_AXIS,
+    FOCAL_ALPHA,
+    FROM_LOGITS,
+    GAMMA,
+    LABEL_SMOOTHING,
+    MEAN_AXIS,
+    loss,
 )
 
 
@@ -44,13 +56,29 @@ def _smooth_binary(y_true: FloatArray, label_smoothing: float) -> FloatArray:
     return y_true * (const(1.0, y_true) - s) + const(0.5, y_true) * s
 
 
-def _clipped_bce(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
-    """Element-wise ``-(y log p + (1 - y) log(1 - p))`` with ``p`` clipped to ``[eps, 1 - eps]``."""
+def _log_likelihood(
+    y_true: FloatArray, y_pred: FloatArray, miss: FloatArray | None = None
+) -> FloatArray:
+    """Element-wise ``y log p + (1 - y) log(1 - p)`` with ``p`` clipped to ``[eps, 1 - eps]``:
+    minus the binary cross-entropy, in Keras's order of operations, in two buffers besides
+    ``miss``, which is ``1 - y_true`` (computed unless the caller has it)."""
     one = const(1.0, y_pred)
     p = clip(y_pred, EPSILON, 1.0 - EPSILON)
-    return -(y_true * np.log(p) + (one - y_true) * np.log(one - p))
+    result = np.log(p)
+    result *= y_true
+    np.subtract(one, p, out=p)
+    np.log(p, out=p)
+    p *= np.subtract(one, y_true) if miss is None else miss
+    result += p
+    return result
 
 
+@loss(
+    class_name="CategoricalCrossentropy",
+    formula="-sum(y_true * log(clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)), axis)",
+    doc="Cross-entropy for one-hot (or soft) targets, in nats.",
+    options=(FROM_LOGITS, LABEL_SMOOTHING, CLASS_AXIS),
+)
 def categorical_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -68,8 +96,9 @@ def categorical_crossentropy(
     if from_logits:
         log_prob = log_softmax(y_pred, axis)
     else:
-        log_prob = np.log(probabilities_from(y_pred, axis))
-    return -np.sum(y_true * log_prob, axis=axis)
+        log_prob = probabilities_from(y_pred, axis)
+        np.log(log_prob, out=log_prob)
+    return -dot(y_true, log_prob, axis)
 
 
 def _check_sparse_labels(labels: FloatArray, classes: int, ignore_class: int | None) -> None:
@@ -92,6 +121,31 @@ def _check_sparse_labels(labels: FloatArray, classes: int, ignore_class: int | N
         )
 
 
+def sparse_valid_mask(y_true: FloatArray, ignore_class: int | None = None) -> np.ndarray | None:
+    """True where a sparse label counts; None when every label does (no ``ignore_class``)."""
+    if ignore_class is None:
+        return None
+    return np.asarray(y_true != ignore_class)
+
+
+@loss(
+    class_name="SparseCategoricalCrossentropy",
+    formula="-log(clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)[y_true])",
+    doc="Cross-entropy for integer class labels (y_true has one axis fewer than y_pred, "
+    "or a trailing axis of 1), in nats. ignore_class leaves samples out of the mean.",
+    options=(
+        FROM_LOGITS,
+        OptionSpec(
+            "ignore_class",
+            "integer_or_null",
+            None,
+            "A label value whose samples contribute 0 and are left out of the mean.",
+        ),
+        CLASS_AXIS,
+    ),
+    sparse_labels=True,
+    mask=sparse_valid_mask,
+)
 def sparse_categorical_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -114,24 +168,35 @@ def sparse_categorical_crossentropy(
     labels = (
         np.where(valid, y_true, 0).astype(np.intp) if valid is not None else y_true.astype(np.intp)
     )
+    # Only the labelled class's log-probability is needed: the same operations as on the whole
+    # tensor (Keras sums one-hot * log_prob), applied to one element per sample.
+    index = np.expand_dims(labels, axis)
+    picked = np.take_along_axis(y_pred, index, axis=axis)
     if from_logits:
-        log_prob = log_softmax(y_pred, axis)
+        top = np.max(y_pred, axis=axis, keepdims=True)
+        shifted = np.subtract(y_pred, top)
+        log_sum = np.log(np.sum(np.exp(shifted, out=shifted), axis=axis, keepdims=True))
+        log_prob = (picked - top) - log_sum  # log_softmax at the label
     else:
-        log_prob = np.log(probabilities_from(y_pred, axis))
-    picked = np.take_along_axis(log_prob, np.expand_dims(labels, axis), axis=axis)
-    losses = -np.squeeze(picked, axis=axis)
+        with np.errstate(divide="ignore", invalid="ignore"):  # as probabilities_from
+            log_prob = np.log(
+                clip(picked / np.sum(y_pred, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
+            )
+    losses = -np.squeeze(log_prob, axis=axis)
     if valid is not None:
         losses = np.where(valid, losses, const(0.0, losses))
     return losses
 
 
-def sparse_valid_mask(y_true: FloatArray, ignore_class: int | None = None) -> np.ndarray | None:
-    """True where a sparse label counts; None when every label does (no ``ignore_class``)."""
-    if ignore_class is None:
-        return None
-    return np.asarray(y_true != ignore_class)
-
-
+@loss(
+    class_name="BinaryCrossentropy",
+    aliases=("bce", "BCE"),
+    formula="mean(-(y_true * log(p) + (1 - y_true) * log(1 - p)), axis), "
+    "p = clip(y_pred, 1e-7, 1 - 1e-7)",
+    doc="Log loss for independent binary targets, in nats. With from_logits it is "
+    "computed with the exact log-sigmoid.",
+    options=(FROM_LOGITS, LABEL_SMOOTHING, MEAN_AXIS),
+)
 def binary_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -151,12 +216,30 @@ def binary_crossentropy(
     y_true = _smooth_binary(y_true, label_smoothing)
     if from_logits:
         one = const(1.0, y_pred)
-        elementwise = -(y_true * log_sigmoid(y_pred) + (one - y_true) * log_sigmoid(-y_pred))
+        likelihood = y_true * log_sigmoid(y_pred) + (one - y_true) * log_sigmoid(-y_pred)
     else:
-        elementwise = _clipped_bce(y_true, y_pred)
-    return np.mean(elementwise, axis=axis)
+        likelihood = _log_likelihood(y_true, y_pred)
+    return -np.mean(likelihood, axis=axis)  # mean(-x) = -mean(x) exactly
 
 
+@loss(
+    class_name="BinaryFocalCrossentropy",
+    formula="mean(w * (1 - p_t)^gamma * bce, axis), p_t = y_true p + (1 - y_true)(1 - p)",
+    doc="Binary cross-entropy down-weighted for well-classified examples (Lin et al., 2017).",
+    options=(
+        OptionSpec(
+            "apply_class_balancing",
+            "boolean",
+            False,
+            "Weight positives by alpha and negatives by 1 - alpha.",
+        ),
+        FOCAL_ALPHA,
+        GAMMA,
+        FROM_LOGITS,
+        LABEL_SMOOTHING,
+        MEAN_AXIS,
+    ),
+)
 def binary_focal_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -180,15 +263,29 @@ def binary_focal_crossentropy(
     if from_logits:
         y_pred = sigmoid(y_pred)
     one = const(1.0, y_pred)
-    bce = _clipped_bce(y_true, y_pred)
-    p_t = y_true * y_pred + (one - y_true) * (one - y_pred)
-    focal = np.power(one - p_t, const(gamma, y_pred)) * bce
+    miss = np.subtract(one, y_true)
+    focal = _log_likelihood(y_true, y_pred, miss)  # -bce
+    p_t = np.multiply(y_true, y_pred)
+    scratch = np.subtract(one, y_pred)
+    scratch *= miss
+    p_t += scratch  # y p + (1 - y)(1 - p)
+    np.subtract(one, p_t, out=p_t)
+    focal *= power(p_t, gamma, out=p_t)
     if apply_class_balancing:
         a = const(alpha, y_pred)
-        focal = (y_true * a + (one - y_true) * (one - a)) * focal
-    return np.mean(focal, axis=axis)
+        np.multiply(y_true, a, out=scratch)
+        miss *= one - a
+        scratch += miss  # y alpha + (1 - y)(1 - alpha)
+        focal *= scratch
+    return -np.mean(focal, axis=axis)  # mean(-x) = -mean(x) exactly
 
 
+@loss(
+    class_name="CategoricalFocalCrossentropy",
+    formula="sum(-alpha * (1 - p)^gamma * y_true * log(p), axis), p as in categorical_crossentropy",
+    doc="Categorical cross-entropy down-weighted for well-classified examples.",
+    options=(FOCAL_ALPHA, GAMMA, FROM_LOGITS, LABEL_SMOOTHING, CLASS_AXIS),
+)
 def categorical_focal_crossentropy(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -208,11 +305,20 @@ def categorical_focal_crossentropy(
     if from_logits:
         y_pred = softmax(y_pred, axis)
     output = probabilities_from(y_pred, axis)
-    cce = -y_true * np.log(output)
-    weight = np.power(const(1.0, output) - output, const(gamma, output)) * const(alpha, output)
-    return np.sum(weight * cce, axis=axis)
+    likelihood = np.log(output)
+    likelihood *= y_true  # -cce
+    weight = np.subtract(const(1.0, output), output, out=output)
+    power(weight, gamma, out=weight)
+    weight *= const(alpha, output)
+    return -dot(weight, likelihood, axis)  # sum(w * -x) = -sum(w * x) exactly
 
 
+@loss(
+    class_name="KLDivergence",
+    aliases=("kullback_leibler_divergence", "kld", "KLD"),
+    formula="sum(t * log(t / p), axis=-1), t = clip(y_true, 1e-7, 1), p = clip(y_pred, 1e-7, 1)",
+    doc="Kullback-Leibler divergence of y_pred from y_true, in nats.",
+)
 def kl_divergence(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``sum(t * log(t / p), axis=-1)`` with ``t, p`` clipped to ``[eps, 1]``.
 
@@ -220,10 +326,17 @@ def kl_divergence(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     array([0.14384106], dtype=float32)
     """
     t = clip(y_true, EPSILON, 1.0)
-    p = clip(y_pred, EPSILON, 1.0)
-    return np.sum(t * np.log(t / p), axis=-1)
+    ratio = clip(y_pred, EPSILON, 1.0)
+    np.divide(t, ratio, out=ratio)
+    return dot(t, np.log(ratio, out=ratio), -1)
 
 
+@loss(
+    class_name="Poisson",
+    formula="mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)",
+    doc="Poisson negative log-likelihood (up to a constant) for count targets; "
+    "y_pred is a rate (>= 0).",
+)
 def poisson(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean(y_pred - y_true * log(y_pred + eps), axis=-1)``; ``y_pred`` is a rate, so >= 0.
 

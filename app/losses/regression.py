@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.losses.numerics import EPSILON, FloatArray, const, softplus
+from app.losses.numerics import EPSILON, FloatArray, const
+from app.losses.options import OptionSpec
+from app.losses.spec import loss
 
 
+@loss(
+    class_name="MeanSquaredError",
+    aliases=("mse", "MSE"),
+    formula="mean((y_true - y_pred)^2, axis=-1)",
+    doc="Average squared difference; in squared units of the target.",
+)
 def mean_squared_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean((y_true - y_pred)^2, axis=-1)``.
 
@@ -18,6 +26,12 @@ def mean_squared_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     return np.mean(np.square(y_true - y_pred), axis=-1)
 
 
+@loss(
+    class_name="MeanAbsoluteError",
+    aliases=("mae", "MAE"),
+    formula="mean(|y_true - y_pred|, axis=-1)",
+    doc="Average absolute difference; in units of the target.",
+)
 def mean_absolute_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean(|y_true - y_pred|, axis=-1)``.
 
@@ -27,6 +41,13 @@ def mean_absolute_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     return np.mean(np.abs(y_true - y_pred), axis=-1)
 
 
+@loss(
+    class_name="MeanAbsolutePercentageError",
+    aliases=("mape", "MAPE"),
+    formula="100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7), axis=-1)",
+    doc="Average absolute difference relative to the target, in percent. Zero targets "
+    "divide by 1e-7.",
+)
 def mean_absolute_percentage_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``100 * mean(|y_true - y_pred| / max(|y_true|, eps), axis=-1)``, in percent.
 
@@ -39,6 +60,12 @@ def mean_absolute_percentage_error(y_true: FloatArray, y_pred: FloatArray) -> Fl
     return const(100.0, y_true) * np.mean(diff, axis=-1)
 
 
+@loss(
+    class_name="MeanSquaredLogarithmicError",
+    aliases=("msle", "MSLE"),
+    formula="mean((log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1))^2, axis=-1)",
+    doc="Squared difference of log(1 + x): penalises relative rather than absolute error.",
+)
 def mean_squared_logarithmic_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))^2, axis=-1)``.
 
@@ -46,11 +73,22 @@ def mean_squared_logarithmic_error(y_true: FloatArray, y_pred: FloatArray) -> Fl
     array([0.99999976], dtype=float32)
     """
     eps, one = const(EPSILON, y_pred), const(1.0, y_pred)
-    first_log = np.log(np.maximum(y_pred, eps) + one)
-    second_log = np.log(np.maximum(y_true, eps) + one)
-    return np.mean(np.square(first_log - second_log), axis=-1)
+    first_log = np.maximum(y_pred, eps)
+    first_log += one
+    np.log(first_log, out=first_log)
+    second_log = np.maximum(y_true, eps)
+    second_log += one
+    np.log(second_log, out=second_log)
+    first_log -= second_log
+    return np.mean(np.square(first_log, out=first_log), axis=-1)
 
 
+@loss(
+    class_name="LogCosh",
+    aliases=("logcosh",),
+    formula="mean(x + softplus(-2x) - log(2), axis=-1), x = y_pred - y_true",
+    doc="log(cosh(error)), computed stably: like MSE/2 for small errors, like MAE for large ones.",
+)
 def log_cosh(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``mean(log(cosh(y_pred - y_true)), axis=-1)``.
 
@@ -58,12 +96,55 @@ def log_cosh(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     ``|x| > 89`` in float32). Roughly ``x^2 / 2`` for small errors and ``|x| - log 2`` for large.
 
     >>> log_cosh(np.float32([[0, 0]]), np.float32([[1, -1]]))
-    array([0.43378085], dtype=float32)
+    array([0.4337808], dtype=float32)
     """
-    x = y_pred - y_true
-    return np.mean(x + softplus(x * const(-2.0, x)) - const(np.log(2.0), x), axis=-1)
+    # x + softplus(-2x) = |x| + log1p(exp(-2|x|)) exactly (np.logaddexp's own split), computed
+    # in place: np.logaddexp and np.log1p are scalar loops, exp and log vectorised ones.
+    result = np.subtract(y_pred, y_true)
+    np.abs(result, out=result)
+    e = np.multiply(result, const(-2.0, result))
+    np.exp(e, out=e)  # exp(-2|x|), in (0, 1]
+    softplus = _log1p_unit(e)
+    softplus -= const(np.log(2.0), result)  # first, so the small result is rounded only once
+    result += softplus
+    return np.mean(result, axis=-1)
 
 
+def _log1p_unit(e: FloatArray) -> FloatArray:
+    """``log1p(e)`` for ``e`` in [0, 1], within an ulp of ``np.log1p`` at ``np.log``'s speed;
+    overwrites ``e``.
+
+    ``u = 1 + e`` rounds; ``log1p(e) = log(u) + (e - (u - 1)) / u`` to first order, where
+    ``u - 1`` and ``e - (u - 1)`` (the rounding error) are exact in floating point.
+    """
+    one = const(1.0, e)
+    u = np.add(e, one)
+    u -= one
+    e -= u  # the rounding error of 1 + e
+    u += one  # u as it was: (u - 1) + 1 is exact
+    e /= u
+    np.log(u, out=u)
+    u += e
+    return u
+
+
+@loss(
+    class_name="Huber",
+    aliases=("huber_loss",),
+    formula="mean(0.5 x^2 if |x| <= delta else delta * |x| - 0.5 delta^2, axis=-1), "
+    "x = y_pred - y_true",
+    doc="Quadratic for small errors, linear beyond delta: robust to outliers.",
+    options=(
+        OptionSpec(
+            "delta",
+            "number",
+            1.0,
+            "Where the loss turns from quadratic to linear.",
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
+    ),
+)
 def huber(y_true: FloatArray, y_pred: FloatArray, delta: float = 1.0) -> FloatArray:
     """``mean(0.5 x^2 if |x| <= delta else delta |x| - 0.5 delta^2, axis=-1)``
     with ``x = y_pred - y_true``, in squared units of the target.
@@ -73,9 +154,13 @@ def huber(y_true: FloatArray, y_pred: FloatArray, delta: float = 1.0) -> FloatAr
     >>> huber(np.float32([[0, 0]]), np.float32([[0.5, 3]]))
     array([1.3125], dtype=float32)
     """
-    error = y_pred - y_true
-    abs_error = np.abs(error)
-    d, half = const(delta, error), const(0.5, error)
-    quadratic = half * np.square(error)
-    linear = d * abs_error - half * np.square(d)
-    return np.mean(np.where(abs_error <= d, quadratic, linear), axis=-1)
+    abs_error = np.subtract(y_pred, y_true)
+    np.abs(abs_error, out=abs_error)
+    d, half = const(delta, abs_error), const(0.5, abs_error)
+    quadratic = np.square(abs_error)  # = error^2 exactly
+    quadratic *= half
+    small = abs_error <= d
+    linear = np.multiply(abs_error, d, out=abs_error)
+    linear -= half * np.square(d)
+    np.copyto(linear, quadratic, where=small)
+    return np.mean(linear, axis=-1)

@@ -1,0 +1,149 @@
+"""A loss's spec, declared on its function as Keras's ``keras_export`` sits on its losses.
+
+    @loss(class_name="MeanSquaredError", aliases=("mse", "MSE"), formula="...", doc="...")
+    def mean_squared_error(y_true, y_pred): ...
+
+The decorator records a :class:`LossSpec` (the family is the module's name) and returns the
+function unchanged; ``registry.py`` lists the functions in catalogue order and resolves names.
+Options several losses take are declared once here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from app.losses.options import OptionSpec
+
+LossFn = Callable[..., Any]
+F = TypeVar("F", bound=LossFn)
+
+FROM_LOGITS = OptionSpec(
+    "from_logits",
+    "boolean",
+    False,
+    "Treat y_pred as logits (unnormalised scores) instead of probabilities.",
+)
+LABEL_SMOOTHING = OptionSpec(
+    "label_smoothing",
+    "number",
+    0.0,
+    "Move this share of each target's mass evenly over the classes.",
+    minimum=0.0,
+    maximum=1.0,
+)
+CLASS_AXIS = OptionSpec("axis", "integer", -1, "The class axis, reduced to give per-sample losses.")
+MEAN_AXIS = OptionSpec("axis", "integer", -1, "The axis averaged to give per-sample losses.")
+GAMMA = OptionSpec(
+    "gamma",
+    "number",
+    2.0,
+    "Focusing exponent: higher values down-weight easy examples more.",
+    minimum=0.0,
+)
+FOCAL_ALPHA = OptionSpec(
+    "alpha", "number", 0.25, "Weight of the positive class.", minimum=0.0, maximum=1.0
+)
+CONVERT_BINARY_LABELS = OptionSpec(
+    "convert_binary_labels",
+    "boolean",
+    False,
+    "Keras 3 behaviour: when every label is 0 or 1, map them to -1 and 1 first. The default "
+    "(false) uses y_true as given, as the seed documents and Keras 2 do.",
+)
+OVERLAP_AXES = OptionSpec(
+    "axis",
+    "axes",
+    None,
+    "Axes to reduce: null (Keras's default) gives one value for the whole batch; e.g. [1, 2] "
+    "gives one value per sample.",
+)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Everything lossd knows about one loss."""
+
+    name: str
+    fn: LossFn
+    family: str
+    class_name: str
+    formula: str
+    doc: str
+    aliases: tuple[str, ...] = ()
+    options: tuple[OptionSpec, ...] = ()
+    sparse_labels: bool = False
+    mask: Callable[..., Any] | None = field(default=None, repr=False)
+
+    def describe(self) -> dict[str, Any]:
+        """The catalogue entry: every public field, options as dicts (the API's ``LossInfo``
+        and ``lossd losses --json``)."""
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "class_name": self.class_name,
+            "family": self.family,
+            "formula": self.formula,
+            "doc": self.doc,
+            "options": [dataclasses.asdict(o) for o in self.options],
+            "sparse_labels": self.sparse_labels,
+        }
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every spelling that resolves to this loss (case aside), canonical first."""
+        base = (self.name, *self.aliases, self.class_name)
+        return base + tuple(f"loss_{n}" for n in base)
+
+
+_DECLARED: dict[LossFn, LossSpec] = {}
+
+
+def loss(
+    *,
+    class_name: str,
+    formula: str,
+    doc: str,
+    aliases: tuple[str, ...] = (),
+    options: tuple[OptionSpec, ...] = (),
+    sparse_labels: bool = False,
+    mask: Callable[..., Any] | None = None,
+) -> Callable[[F], F]:
+    """Declare the decorated function a loss: its canonical name is the function's, its family
+    the module's (``app.losses.regression`` -> ``regression``). ``options`` are its keyword
+    arguments beyond ``y_true, y_pred``, in catalogue order; ``sparse_labels`` means ``y_true``
+    holds class indices; ``mask(y_true, ignore_class)`` marks the samples the mean counts."""
+
+    def declare(fn: F) -> F:
+        if fn in _DECLARED:
+            raise ValueError(f"{fn.__qualname__} is already declared a loss")
+        _DECLARED[fn] = LossSpec(
+            name=fn.__name__,
+            fn=fn,
+            family=fn.__module__.rpartition(".")[2],
+            class_name=class_name,
+            formula=formula,
+            doc=doc,
+            aliases=aliases,
+            options=options,
+            sparse_labels=sparse_labels,
+            mask=mask,
+        )
+        return fn
+
+    return declare
+
+
+def spec_of(fn: LossFn) -> LossSpec:
+    """The spec declared on ``fn`` with :func:`loss`."""
+    try:
+        return _DECLARED[fn]
+    except KeyError:
+        raise LookupError(f"{fn!r} is not declared with @loss") from None
+
+
+def declared() -> tuple[LossSpec, ...]:
+    """Every spec declared so far, in declaration (import) order."""
+    return tuple(_DECLARED.values())
