@@ -163,5 +163,4 @@ def huber(y_true: FloatArray, y_pred: FloatArray, delta: float = 1.0) -> FloatAr
     small = abs_error <= d
     linear = np.multiply(abs_error, d, out=abs_error)
     linear -= half * np.square(d)
-    np.copyto(linear, quadratic, where=small)
-    return np.mean(linear, axis=-1)
+    return np.mean(np.where(small, quadratic, linear), axis=-1)
