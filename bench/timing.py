@@ -20,9 +20,14 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def interleaved_samples(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
-    """Wall times of each of ``fns``, seconds, one per round over ``repeats`` rounds that time
-    every contender in turn, each timed call right after an untimed one of the same function.
+def interleaved_samples(
+    fns: dict[str, Callable[[], Any]],
+    repeats: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
+    """Times of each of ``fns`` by ``clock`` (the wall clock unless given), seconds, one per
+    round over ``repeats`` rounds that time every contender in turn, each timed call right after
+    an untimed one of the same function.
 
     On a busy machine a burst of other work then slows the contenders of that round alike, so
     per-round ratios stay steady when the times do not. The untimed call before each timed one
@@ -34,7 +39,7 @@ def interleaved_samples(fns: dict[str, Callable[[], Any]], repeats: int) -> dict
         for name in names[r % len(names) :] + names[: r % len(names)]:
             fn = fns[name]
             fn()
-            start = time.perf_counter()
+            start = clock()
             fn()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(clock() - start)
     return samples
