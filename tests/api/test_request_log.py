@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.observability.context import new_request_id
-from app.observability.logs import RequestLog
+from app.observability.logs import RequestLog, StdoutHandler
 from app.settings import Settings
 
 SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
@@ -236,12 +236,16 @@ def test_generated_ids_are_uuid4s() -> None:
 def test_request_lines_are_the_same_through_logging(
     make_client: Callable[..., TestClient],
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     log_format: str,
 ) -> None:
     # The request log hands lines straight to lossd's handler while the loggers are as
     # configure_logging left them; with a filter added it goes through Logger.info. Same lines.
     client = make_client(log_level="info", log_format=log_format)
-    access = logging.getLogger("lossd.access")
+    access, parent = logging.getLogger("lossd.access"), logging.getLogger("lossd")
+    # as lossd serve runs: pytest's capture adds its handlers to every logger, lossd's included
+    ours = [h for h in parent.handlers if isinstance(h, StdoutHandler)]
+    monkeypatch.setattr(parent, "handlers", ours)
 
     def lines() -> list[str]:
         client.post("/v1/losses/mse", json=SEED, headers={"X-Request-ID": "same"})
