@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench import report
-from tests.tools import require_executable
+from tests.helpers import require_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ["E", "P1", "P2", "P3", "P5", "P6", "S"]

@@ -30,8 +30,8 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import ROOT, ServerProcess, free_port
+from tests.helpers import require_executable
 from tests.test_seed_example import SEED_VALUES, Y_PRED, Y_TRUE
-from tests.tools import require_executable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.helpers import (
+from tests.e2e.raw_client import raw_request
+from tests.helpers import (
     NDJSON,
     PROBLEM,
     SEED_MSE,
@@ -27,7 +28,6 @@ from tests.e2e.helpers import (
     assert_problem,
     assert_problem_body,
     ndjson,
-    raw_request,
 )
 
 pytestmark = pytest.mark.e2e
