@@ -6,7 +6,7 @@ nginx runs in the foreground with its own prefix, pid and temp paths under ``tmp
 replica served a request comes from the ``upstream`` field of the config's own JSON access log,
 so the app needs no test-only code.
 
-Expected values: seed 002's example (printed by Keras; see tests/test_seed_example.py) repeated
+Expected values: seed 002's example (printed by Keras; see tests/losses/test_seed_example.py) repeated
 ``k`` times gives its per-sample values repeated ``k`` times.
 """
 
@@ -31,7 +31,7 @@ import pytest
 
 from tests.e2e.conftest import ROOT, ServerProcess, free_port
 from tests.helpers import require_executable
-from tests.test_seed_example import SEED_VALUES, Y_PRED, Y_TRUE
+from tests.losses.test_seed_example import SEED_VALUES, Y_PRED, Y_TRUE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
