@@ -15,10 +15,9 @@ from fastapi.testclient import TestClient
 from app.api import security
 from app.api.security import KeyRing, bearer_token, protected
 from app.settings import Settings
+from tests.helpers import SEED, SEED_MSE
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
-SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
-SEED_MSE = [0.6666667, 0.33333334]
 KEYS = "first-key-0123456789,second-key-abcdefghij"
 SECOND = "second-key-abcdefghij"
 INFER = {

@@ -16,9 +16,9 @@ from app.api.gate import (
     RoutePolicy,
     route_policy,
 )
+from tests.helpers import PROBLEM
 
 SPEC = json.loads((Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text())
-PROBLEM = "application/problem+json"
 NDJSON = {"content-type": "application/x-ndjson"}
 JSON = {"content-type": "application/json"}
 LIMIT = 1024  # the smallest LOSSD_MAX_BODY_BYTES

@@ -14,23 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-SEED_TRUE = [[0, 1, 1], [0, 0, 1]]
-SEED_PRED = [[1, 1, 0], [1, 0, 1]]
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: Any, status: int, pointer: str | None = None) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with ``status`` and (optionally) an error at
-    ``pointer``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["title"] and body["detail"] and body["type"]
-    if pointer is not None:
-        assert pointer in [e["pointer"] for e in body["errors"]], body
-    return body
-
+from tests.helpers import SEED_PRED, SEED_TRUE, assert_problem, ndjson
 
 # --- catalogue -------------------------------------------------------------------------------
 
@@ -207,10 +191,6 @@ def test_batch_item_limit(make_client: Callable[..., TestClient]) -> None:
 # --- stream ----------------------------------------------------------------------------------
 
 NDJSON = {"content-type": "application/x-ndjson"}
-
-
-def ndjson(*lines: dict[str, Any]) -> bytes:
-    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
 
 
 def test_stream_merges_chunks_like_one_request(client: TestClient) -> None:

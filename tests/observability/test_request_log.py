@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
+from tests.helpers import SEED
 
-SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
 GENERATED = re.compile(r"[0-9a-f]{32}")
 FIELDS = {
     "method",
