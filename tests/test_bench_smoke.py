@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from bench import decoding, report
-from tests.tools import require_executable
+from tests.helpers import require_executable
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ["E", "P1", "P2", "T1", "T2", "T3", "T4", "P5", "P6", "S"]

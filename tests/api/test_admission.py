@@ -21,10 +21,9 @@ from fastapi import FastAPI
 from app.api.accounting import Admission
 from app.main import create_app
 from app.settings import Settings
+from tests.helpers import SEED, SEED_MSE, assert_problem
 
 KiB = 1024
-SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
-SEED_MSE = [0.6666667, 0.33333334]
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
 
@@ -40,6 +39,15 @@ class Answer:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    # What tests.helpers.assert_problem reads, as on an httpx response.
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
 
 
 def padded(doc: dict[str, Any], size: int) -> bytes:
@@ -147,14 +155,6 @@ def admission(app: FastAPI) -> Admission:
 def assert_released(app: FastAPI) -> None:
     adm = admission(app)
     assert (adm.large, adm.inflight_bytes) == (0, 0), "a request kept what it held"
-
-
-def assert_problem(answer: Answer, status: int) -> dict[str, Any]:
-    assert answer.status == status, answer
-    assert answer.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = answer.json()
-    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
-    return body
 
 
 def run(coro: Awaitable[Any]) -> Any:

@@ -15,10 +15,9 @@ from fastapi.testclient import TestClient
 from app.api import security
 from app.api.security import KeyRing, bearer_token, protected
 from app.settings import Settings
+from tests.helpers import SEED, SEED_MSE, assert_problem
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
-SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
-SEED_MSE = [0.6666667, 0.33333334]
 KEYS = "first-key-0123456789,second-key-abcdefghij"
 SECOND = "second-key-abcdefghij"
 INFER = {
@@ -145,7 +144,14 @@ def test_probes_metrics_and_docs_stay_open(keyed: TestClient, path: str) -> None
 
 
 def test_options_needs_no_key(keyed: TestClient) -> None:
-    assert keyed.options("/v1/losses/mse").status_code != 401
+    # The key check lets every OPTIONS request through (a CORS preflight carries no credentials).
+    # CORS is off here (no LOSSD_CORS_ORIGINS), so the request reaches the routes, which have no
+    # OPTIONS: 405 with the path's methods, not 401. With CORS on, the preflight is answered 200
+    # before any route: test_cors.py.
+    response = keyed.options("/v1/losses/mse")
+    assert_problem(response, 405)
+    assert "www-authenticate" not in response.headers
+    assert {m.strip() for m in response.headers["allow"].split(",")} - {"HEAD"} == {"GET", "POST"}
 
 
 def test_a_refused_request_takes_no_admission_permit(

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
+from tests.helpers import SEED
+
 SITE = "https://dashboard.example"
 OTHER = "https://elsewhere.example"
 KEY = "k-0123456789"

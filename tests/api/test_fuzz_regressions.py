@@ -12,17 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    return body
-
+from tests.helpers import SEED, assert_problem
 
 # --- sample_weight took `false` as weight 0 and "2" as 2 (lax float parsing) ------------------
 

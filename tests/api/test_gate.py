@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from app.api.gate import GateError
 from app.api.policy import RoutePolicy, route_policy
 from app.api.problems import SHARED_STATUSES
+from tests.helpers import PROBLEM
 
 SPEC = json.loads((Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text())
-PROBLEM = "application/problem+json"
 NDJSON = {"content-type": "application/x-ndjson"}
 JSON = {"content-type": "application/json"}
 LIMIT = 1024  # the smallest LOSSD_MAX_BODY_BYTES

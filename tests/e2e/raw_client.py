@@ -1,5 +1,6 @@
-"""A client that sends an HTTP/1.1 request by hand on a raw socket, so a test decides when each
-piece of the body goes out: slow uploads, stalls, clients that vanish half-way."""
+"""HTTP/1.1 by hand on a raw socket: a whole request as bytes (:func:`raw_request`), or a client
+that lets a test decide when each piece of the body goes out (:class:`HeldRequest`): slow
+uploads, stalls, clients that vanish half-way."""
 
 from __future__ import annotations
 
@@ -9,7 +10,43 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from tests.e2e.helpers import parse_response
+
+def raw_request(
+    base_url: str, request: bytes, timeout_s: float = 10.0
+) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` bytes on a new TCP connection and read the response until the server
+    closes it (send ``Connection: close``). Returns (status, lower-cased headers, body)."""
+    parts = urlsplit(base_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout_s) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data or not _complete(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return parse_response(data)
+
+
+def parse_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Split raw HTTP/1.1 response bytes into (status, lower-cased headers, body)."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def _complete(data: bytes) -> bool:
+    """Whether a response with a Content-Length has all of its body."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "content-length":
+            return len(body) >= int(value)
+    return False
 
 
 class HeldRequest:

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import ServerProcess
-from tests.e2e.helpers import SEED_MSE, SEED_PRED, SEED_TRUE, assert_problem
 from tests.e2e.raw_client import HeldRequest
+from tests.helpers import SEED_MSE, SEED_PRED, SEED_TRUE, assert_problem
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.conftest import ServerProcess
 from tests.e2e.test_readme import README, Example, _blocks, assert_json_matches, run_example
+from tests.helpers import SEED_PRED, SEED_TRUE
 
 pytestmark = pytest.mark.e2e
 
@@ -68,8 +69,8 @@ def test_triton_client_passes_a_key_and_shows_the_401(keyed_server: ServerProces
     http = pytest.importorskip("tritonclient.http")
     from tritonclient.utils import InferenceServerException
 
-    y_true = np.array([[0, 1, 1], [0, 0, 1]], dtype=np.float32)
-    y_pred = np.array([[1, 1, 0], [1, 0, 1]], dtype=np.float32)
+    y_true = np.array(SEED_TRUE, dtype=np.float32)
+    y_pred = np.array(SEED_PRED, dtype=np.float32)
     inputs = []
     for name, array in (("y_true", y_true), ("y_pred", y_pred)):
         tensor = http.InferInput(name, list(array.shape), "FP32")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import PROBLEM, SEED_MSE, SEED_PRED, SEED_TRUE, assert_problem_body
+from tests.helpers import PROBLEM, SEED_MSE, SEED_PRED, SEED_TRUE, assert_problem_body
 
 CURL = shutil.which("curl")
 pytestmark = [

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import SEED_MSE
+from tests.helpers import SEED_MSE, require_executable
 from tests.sdk import build
-from tests.tools import require_executable
 
 # Bounded on a fresh machine (cold caches: see the time limits in tests/sdk/build.py).
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]

@@ -16,7 +16,7 @@ import pytest
 from bench.loadtest.payloads import kinds
 from bench.loadtest.results import BEGIN, END, write_section
 from bench.loadtest.runner import Config, Report, check_invariants, run
-from tests.tools import require_executable
+from tests.helpers import require_executable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import ServerProcess, lossd_serve_argv, uvicorn_argv
-from tests.e2e.helpers import SEED_PRED, SEED_TRUE
+from tests.helpers import SEED_PRED, SEED_TRUE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

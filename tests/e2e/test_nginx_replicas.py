@@ -6,7 +6,7 @@ nginx runs in the foreground with its own prefix, pid and temp paths under ``tmp
 replica served a request comes from the ``upstream`` field of the config's own JSON access log,
 so the app needs no test-only code.
 
-Expected values: seed 002's example (printed by Keras; see tests/test_seed_example.py) repeated
+Expected values: seed 002's example (printed by Keras; see tests/helpers.py) repeated
 ``k`` times gives its per-sample values repeated ``k`` times.
 """
 
@@ -30,8 +30,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import ROOT, ServerProcess, free_port
-from tests.test_seed_example import SEED_VALUES, Y_PRED, Y_TRUE
-from tests.tools import require_executable
+from tests.helpers import SEED_PRED, SEED_TRUE, SEED_VALUES, require_executable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -181,7 +180,7 @@ def nginx(tmp_path: Path, replicas: list[ServerProcess]) -> Iterator[Nginx]:
 
 def seed_request(name: str, k: int) -> tuple[dict[str, Any], list[float]]:
     """Seed 002's tensors repeated k times, and the per-sample values Keras printed, k times."""
-    body = {"y_true": Y_TRUE * k, "y_pred": Y_PRED * k}
+    body = {"y_true": SEED_TRUE * k, "y_pred": SEED_PRED * k}
     return body, SEED_VALUES[name] * k
 
 

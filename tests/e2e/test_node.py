@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import SEED_MSE
+from tests.helpers import SEED_MSE
 
 NODE = shutil.which("node")
 CLIENT = Path(__file__).parent / "node" / "client.mjs"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ServerProcess, lossd_serve_argv
-from tests.e2e.helpers import SEED_MSE, SEED_PRED, SEED_TRUE
+from tests.helpers import SEED_MSE, SEED_PRED, SEED_TRUE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(120)]
 

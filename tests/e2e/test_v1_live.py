@@ -1,9 +1,10 @@
 """The v1 API over real sockets: httpx against a uvicorn process (``live_server``).
 
 Every endpoint, the seed example, batch, NDJSON streams sent chunked, the body limit on a server
-started with a small ``LOSSD_MAX_BODY_BYTES``, and the bad-input corpus, each answered with its
-exact status and an ``application/problem+json`` body. No request may get a 5xx, and the server
-must still be healthy at the end.
+started with a small ``LOSSD_MAX_BODY_BYTES``, and the bad-input corpus (tests/corpus.py, also
+sent in-process by tests/api/routes/test_losses.py), each answered with its exact status and an
+``application/problem+json`` body. No request may get a 5xx, and the server must still be
+healthy at the end.
 
 Expected numbers are the seed document's (printed by Keras) or derived by hand here.
 """
@@ -13,12 +14,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.helpers import (
+from tests.corpus import CASES, BadInput
+from tests.e2e.raw_client import raw_request
+from tests.helpers import (
     NDJSON,
     PROBLEM,
     SEED_MSE,
@@ -27,7 +29,6 @@ from tests.e2e.helpers import (
     assert_problem,
     assert_problem_body,
     ndjson,
-    raw_request,
 )
 
 pytestmark = pytest.mark.e2e
@@ -387,53 +388,11 @@ def test_huge_declared_content_length_without_a_body(live_server: str) -> None:
 
 # --- the bad-input corpus --------------------------------------------------------------------
 
-DEEP_80 = json.loads("[" * 80 + "1" + "]" * 80)
-CORPUS: list[tuple[str, dict[str, Any], int, str | None]] = [
-    ("ragged", {"y_true": SEED_TRUE, "y_pred": [[1, 1, 0], [1, 0, 1, 1]]}, 422, "/y_pred/1"),
-    ("mismatched", {"y_true": SEED_TRUE, "y_pred": [[1, 1], [1, 0]]}, 422, "/y_pred"),
-    ("string", {"y_true": SEED_TRUE, "y_pred": [[1, "a", 0], [1, 0, 1]]}, 422, "/y_pred/0/1"),
-    ("null value", {"y_true": [[None]], "y_pred": [[1]]}, 422, "/y_true/0/0"),
-    ("empty", {"y_true": [], "y_pred": []}, 422, "/y_true"),
-    ("empty rows", {"y_true": [[]], "y_pred": [[]]}, 422, "/y_true"),
-    ("scalar", {"y_true": 1, "y_pred": 1}, 422, "/y_true"),
-    ("object tensor", {"y_true": {"a": 1}, "y_pred": SEED_PRED}, 422, "/y_true"),
-    ("missing y_pred", {"y_true": SEED_TRUE}, 422, "/y_pred"),
-    ("deeply nested", {"y_true": DEEP_80, "y_pred": [[1]]}, 422, "/y_true"),
-    ("unknown field", {**GOOD, "weights": [1, 1]}, 422, "/weights"),
-    ("unknown option", {**GOOD, "options": {"from_logits": True}}, 422, "/options/from_logits"),
-    ("bad reduction", {**GOOD, "reduction": "average"}, 422, "/reduction"),
-    ("bad dtype", {**GOOD, "dtype": "float16"}, 422, "/dtype"),
-    ("bad sample_weight", {**GOOD, "sample_weight": [1, 2, 3]}, 422, "/sample_weight"),
-    ("too large for float32", {"y_true": [[1e39]], "y_pred": [[0]]}, 422, "/y_true/0/0"),
-]
 
-
-@pytest.mark.parametrize(("case", "body", "status", "pointer"), CORPUS, ids=[c[0] for c in CORPUS])
-def test_bad_json_bodies(
-    client: httpx.Client, case: str, body: dict[str, Any], status: int, pointer: str | None
-) -> None:
-    assert_problem(client.post("/v1/losses/mse", json=body), status, pointer)
-
-
-RAW_CORPUS: list[tuple[str, bytes, int]] = [
-    ("NaN literal", b'{"y_true": [[NaN]], "y_pred": [[1]]}', 422),
-    ("Infinity literal", b'{"y_true": [[1]], "y_pred": [[Infinity]]}', 422),
-    ("-Infinity literal", b'{"y_true": [[1]], "y_pred": [[-Infinity]]}', 422),
-    ("number overflowing float64", b'{"y_true": [[1e400]], "y_pred": [[1]]}', 422),
-    ("truncated JSON", b'{"y_true": [[0, 1]], "y_pred": [[1, ', 400),
-    ("not JSON", b"y_true=1&y_pred=1", 400),
-    ("empty body", b"", 400),
-    ("invalid UTF-8", b'{"y_true": [["\xff"]], "y_pred": [[1]]}', 400),
-    # past the JSON parser's nesting limit: refused as unparseable, not a crash
-    ("nested 5000 deep", b'{"y_true": ' + b"[" * 5000 + b"1" + b"]" * 5000 + b"}", 400),
-    ("top-level list", b"[1, 2]", 422),
-    ("top-level null", b"null", 422),
-]
-
-
-@pytest.mark.parametrize(("case", "raw", "status"), RAW_CORPUS, ids=[c[0] for c in RAW_CORPUS])
-def test_bad_raw_bodies(client: httpx.Client, case: str, raw: bytes, status: int) -> None:
-    assert_problem(client.post("/v1/losses/mse", content=raw, headers=JSON_HEADERS), status)
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_corpus(client: httpx.Client, case: BadInput) -> None:
+    response = client.post("/v1/losses/mse", content=case.content, headers=case.headers)
+    assert_problem(response, case.status, case.pointer)
 
 
 def _deep(levels: int) -> str:
@@ -476,14 +435,6 @@ def test_stream_deeply_nested_options(client: httpx.Client) -> None:
             params={"options": options},
         )
         assert_problem(r, 422, "/query/options")
-
-
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
-def test_wrong_content_type(client: httpx.Client, content_type: str) -> None:
-    r = client.post(
-        "/v1/losses/mse", content=json.dumps(GOOD), headers={"content-type": content_type}
-    )
-    assert_problem(r, 415, "/header/content-type")
 
 
 def test_unknown_loss(client: httpx.Client) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import SEED_MSE  # Keras prints it for seed 002's worked example
+
 CANONICAL_NAMES = {  # DESIGN.md section 3: the 19 canonical names
     "mean_squared_error",
     "mean_absolute_error",
@@ -31,9 +33,6 @@ CANONICAL_NAMES = {  # DESIGN.md section 3: the 19 canonical names
     "dice",
     "tversky",
 }
-
-# Seed 002's worked example: Keras prints [0.6666667 0.33333334] for MSE on it.
-SEED_MSE = [0.6666667, 0.33333334]
 
 # Huber with delta = 0.5: 0.5 e^2 for |e| <= 0.5, else 0.5 |e| - 0.5 * 0.5^2, averaged over the
 # last axis.

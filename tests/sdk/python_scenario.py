@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SEED_TRUE = [[0, 1, 1], [0, 0, 1]]  # seed 002's worked example
-SEED_PRED = [[1, 1, 0], [1, 0, 1]]
+from tests.helpers import SEED_PRED, SEED_TRUE  # seed 002's worked example
 
 
 def run(base_url: str, token: str | None) -> dict[str, Any]:

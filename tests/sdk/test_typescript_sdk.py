@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import require_executable
 from tests.sdk import build, expected
 from tests.sdk.conftest import SdkServer
-from tests.tools import require_executable
 
 # Bounded on a fresh machine (first JVM start, cold npm cache: see build.py's time limits).
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]

@@ -20,9 +20,8 @@ from app.api.v2.model import (
 from app.api.v2.types import ProtocolError
 from app.losses import LossError
 from app.observability.context import CURRENT, Observation
+from tests.helpers import SEED_PRED, SEED_TRUE
 
-SEED_TRUE = [[0, 1, 1], [0, 0, 1]]
-SEED_PRED = [[1, 1, 0], [1, 0, 1]]
 LIMITS = {"max_elements": 1000, "max_body_bytes": 10_000}
 
 

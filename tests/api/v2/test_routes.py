@@ -25,14 +25,10 @@ from app.api import problems
 from app.api.v2 import routes as v2
 from app.main import create_app
 from app.settings import Settings
+from tests.helpers import SEED_MSE, SEED_PRED, SEED_TRUE  # seed 002; Keras printed SEED_MSE
 
 pytestmark = pytest.mark.anyio
 
-# Seed 002: y_true [[0,1,1],[0,0,1]], y_pred [[1,1,0],[1,0,1]]; Keras printed MSE per sample
-# [0.6666667, 0.33333334].
-SEED_TRUE = [[0, 1, 1], [0, 0, 1]]
-SEED_PRED = [[1, 1, 0], [1, 0, 1]]
-SEED_MSE = [0.6666667, 0.33333334]
 HEADER = "Inference-Header-Content-Length"
 
 

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.observability.metrics import LATENCY_BUCKETS, _increment, _observer
 from app.observability.serve import MULTIPROCESS_ENV, prepare_metrics_dir
+from tests.helpers import SEED
 
-SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
 EVALUATE = "/v1/losses/{name}"
 JSON = {"Content-Type": "application/json"}
 

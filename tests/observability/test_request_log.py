@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from app.observability.context import new_request_id
 from app.observability.logs import RequestLog, StdoutHandler
 from app.settings import Settings
+from tests.helpers import SEED
 
-SEED = {"y_true": [[0, 1, 1], [0, 0, 1]], "y_pred": [[1, 1, 0], [1, 0, 1]]}
 GENERATED = re.compile(r"[0-9a-f]{32}")
 FIELDS = {
     "method",

@@ -1,0 +1,12 @@
+"""Swagger UI (app/api/docs.py) served from the installed package, without a CDN."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text and "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
