@@ -251,11 +251,13 @@ def small_requests(cfg: Config) -> Section:
         ("lossd POST /v1/losses/mse 32x10", "ours mse", (ours.name, "/v1/losses/mse")),
         ("lean app POST /mse 32x10 (async def, Pydantic lists)", "lean mse", (lean.name, "/mse")),
     ):
+        got = runs[(name, path)]
+        per_cpu = statistics.median(r.per_server_cpu_s for r in got)
         section.figures.append(
             (
                 label,
-                f"{statistics.median(rates[key]):,.0f} req/s "
-                f"({cores[(name, path)]:.2f} server cores)",
+                f"{statistics.median(rates[key]):,.0f} req/s ({cores[(name, path)]:.2f} server "
+                f"cores, {per_cpu:,.0f} req per server CPU-second)",
             )
         )
     section.figures += [
