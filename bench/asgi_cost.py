@@ -21,6 +21,7 @@ import contextlib
 import cProfile
 import functools
 import logging
+import os
 import pstats
 import statistics
 import time
@@ -89,21 +90,36 @@ async def _round(app: Any, method: str, path: str, body: bytes, n: int) -> float
 
 
 @contextlib.contextmanager
-def _quiet() -> Any:
-    logging.disable(logging.CRITICAL)  # access logs would go to this process's stdout
+def _quiet(log: bool = False) -> Any:
+    """Request log lines written to /dev/null (``log``, as a server writes them to its stdout),
+    or not written at all."""
+    if log:
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+            yield
+        return
+    logging.disable(logging.CRITICAL)
     try:
         yield
     finally:
         logging.disable(logging.NOTSET)
 
 
-def cpu_per_request(app: FastAPI, method: str, path: str, body: bytes, n: int) -> float:
-    """Median over 5 rounds of CPU seconds per request, after a warm-up; fails on non-200."""
-    return cpu_per_request_of({"app": app}, method, path, body, n)["app"]
+def cpu_per_request(
+    app: FastAPI, method: str, path: str, body: bytes, n: int, log: bool = False
+) -> float:
+    """Median over 5 rounds of CPU seconds per request, after a warm-up; fails on non-200.
+    ``log``: the app writes its request lines (to /dev/null) as configured, else none."""
+    return cpu_per_request_of({"app": app}, method, path, body, n, log=log)["app"]
 
 
 def cpu_per_request_of(
-    apps: dict[str, FastAPI], method: str, path: str, body: bytes, n: int, rounds: int = 5
+    apps: dict[str, FastAPI],
+    method: str,
+    path: str,
+    body: bytes,
+    n: int,
+    rounds: int = 5,
+    log: bool = False,
 ) -> dict[str, float]:
     """:func:`cpu_per_request` of several apps, their rounds interleaved; by name."""
 
@@ -118,7 +134,7 @@ def cpu_per_request_of(
                     figures[name].append(await _round(app, method, path, body, n))
             return {name: statistics.median(f) for name, f in figures.items()}
 
-    with _quiet():
+    with _quiet(log):
         return asyncio.run(run())
 
 
@@ -215,8 +231,17 @@ def layer_table(n: int, rounds: int) -> None:
         figures = cpu_per_request_of(lossd_apps, method, path, payload, n, rounds)
         figures |= cpu_per_request_of(lean_apps, method, lean_path, payload, n, rounds)
         results[name] = figures
+    logged = "lossd, request log on (to /dev/null, as lossd serve's default)"
+    for name, (method, path, _) in REQUESTS.items():
+        payload = body if method == "POST" else b""
+        app = lossd_without()
+        results[name][logged] = cpu_per_request_of(
+            {"": app}, method, path, payload, n, rounds, log=True
+        )[""]
+    apps = {"lossd": apps["lossd"], logged: apps["lossd"], **apps}
     width = max(len(k) for k in apps)
-    print(f"CPU us per request, in-process, median of {rounds} rounds of {n}")
+    print(f"CPU us per request, in-process, median of {rounds} rounds of {n}; request log off")
+    print("but in the second row; in brackets: the difference with the first row")
     print(f"{'':{width}}  {'/healthz':>16}  {'32x10 MSE':>16}")
     full = {name: results[name]["lossd"] for name in REQUESTS}
     for variant in apps:

@@ -31,12 +31,31 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {} if request_id is None else {"request_id": request_id}
 
 
+# (second, its "YYYY-MM-DDTHH:MM:SS"), replaced as a whole: threads may log at the same time.
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
+def iso_time(created: float) -> str:
+    """``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``, the date
+    and time formatted once per second: isoformat is most of a JSON line's formatting."""
+    global _second
+    second = int(created)
+    micros = round((created - second) * 1e6)  # as fromtimestamp rounds: half to even
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    cached, text = _second
+    if second != cached:
+        text = datetime.fromtimestamp(second, UTC).isoformat()[:19]
+        _second = (second, text)
+    return f"{text}.{micros // 1000:03d}+00:00"
+
+
 class JsonFormatter(logging.Formatter):
     """``{"time": ..., "level": ..., "logger": ..., "message": ..., <fields>}`` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": iso_time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -76,6 +95,19 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     @stream.setter
     def stream(self, _: TextIO) -> None:
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write and flush one line (``StreamHandler.emit`` without a second lock and lookups
+        of the stream for its flush)."""
+        try:
+            line = self.format(record)
+            stream = sys.stdout
+            stream.write(line + self.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 def formatter(log_format: str) -> logging.Formatter:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import random
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.observability.context import new_request_id
-from app.observability.logs import RequestLog, StdoutHandler
+from app.observability.logs import RequestLog, StdoutHandler, iso_time
 from app.settings import Settings
 from tests.helpers import SEED
 
@@ -287,3 +290,13 @@ def test_handlers_added_to_the_request_log_get_every_line(
     assert record.fields["request_id"] == "kept"  # type: ignore[attr-defined]
     assert record.lineno and record.process  # a full record, made by Logger.info
     assert [line["request_id"] for line in request_lines(capsys)] == ["kept"]  # still on stdout
+
+
+def test_log_times_are_datetimes_isoformat() -> None:
+    second = 1_800_000_000
+    fractions = [0.0, 0.0005, 0.0004995, 0.1234565, 0.999, 0.9995, 0.9999994999, 0.9999995]
+    created = [second + k + f for k in range(3) for f in fractions]
+    created += [math.nextafter(t, direction) for t in created for direction in (0, math.inf)]
+    created += [random.uniform(0, 4e9) for _ in range(10_000)]
+    for t in created:
+        assert iso_time(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
