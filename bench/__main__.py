@@ -5,9 +5,10 @@
     make bench BENCH_ARGS=--quick
     python -m bench --only json small --results /tmp/RESULTS.md
 
-The engine against Keras's NumPy backend (``bench/engine_vs_keras.py``) runs first, then the HTTP
-benchmarks (``bench/http_bench.py``), each starting its own servers. The exit status is 0 whatever
-the verdicts (targets are measured, not asserted); it is 1 only when a benchmark fails to run.
+The engine against Keras's NumPy backend (``bench/engine_vs_keras.py``) runs first, then the other
+benchmarks (``bench/http_bench.py``), each starting its own servers. ``bench/README.md`` says what
+each target (E, P1, T1, P2, T2, T3, T4, P5, P6, S) measures. The exit status is 0 whatever the
+verdicts (targets are measured, not asserted); it is 1 only when a benchmark fails to run.
 """
 
 from __future__ import annotations

@@ -1,16 +1,18 @@
-"""A minimal HTTP/1.1 client for timing: one keep-alive connection, bodies sent as prepared bytes.
+"""The benchmarks' HTTP client: one ``httpx.Client`` (keep-alive, one pool for every server).
 
-``http.client`` adds little of its own to a request, so the time measured is the server's (plus
-loopback), the same for lossd and the baselines.
+Requests to different servers go through the same client, so when a benchmark compares two
+servers the client's own cost is the same on both sides. Bodies are sent as prepared bytes (or a
+generator of chunks, sent chunked).
 """
 
 from __future__ import annotations
 
-import http.client
 import statistics
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+import httpx
 
 
 @dataclass
@@ -27,52 +29,52 @@ class Timing:
 
 
 class Client:
-    """Keep-alive connection to ``127.0.0.1:port``."""
+    """Keep-alive HTTP/1.1 connections to the servers on 127.0.0.1 (full URLs)."""
 
-    def __init__(self, port: int, timeout_s: float = 600.0) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    def __init__(self, timeout_s: float = 600.0) -> None:
+        self.http = httpx.Client(timeout=timeout_s)
 
     def close(self) -> None:
-        self.conn.close()
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def request(
         self,
         method: str,
-        path: str,
+        url: str,
         body: bytes | Iterable[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes]:
         """Send one request (an iterable body goes chunked) and read the whole response.
 
-        A bytes body is sent again once on a new connection if the server had closed the idle
-        one (uvicorn closes keep-alive connections after 5 s, e.g. while the next body is built).
+        A bytes body is sent again once on a new connection if the server closed the idle one
+        (uvicorn closes keep-alive connections after 5 s, e.g. while the next body is built).
         """
-        chunked = body is not None and not isinstance(body, bytes)
         try:
-            return self._send(method, path, body, headers, chunked)
-        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-            if chunked:
+            response = self.http.request(method, url, content=body, headers=headers)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            if body is not None and not isinstance(body, bytes):
                 raise
-            self.conn.close()
-            return self._send(method, path, body, headers, chunked)
+            response = self.http.request(method, url, content=body, headers=headers)
+        return response.status_code, response.content
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        body: bytes | Iterable[bytes] | None,
-        headers: Mapping[str, str] | None,
-        chunked: bool,
-    ) -> tuple[int, bytes]:
-        self.conn.request(
-            method, path, body=body, headers=dict(headers or {}), encode_chunked=chunked
-        )
-        response = self.conn.getresponse()
-        return response.status, response.read()
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[float, bytes]:
+        """POST ``body``; (wall seconds, answer), raising on any status but 200."""
+        start = time.perf_counter()
+        status, answer = self.request("POST", url, body, headers)
+        elapsed = time.perf_counter() - start
+        if status != 200:
+            raise RuntimeError(f"POST {url} answered {status}: {answer[:500]!r}")
+        return elapsed, answer
 
     def time(
         self,
-        path: str,
+        url: str,
         body: bytes,
         headers: Mapping[str, str],
         repeats: int,
@@ -80,13 +82,9 @@ class Client:
     ) -> Timing:
         """POST ``body`` ``warmup + repeats`` times; the times of the last ``repeats``."""
         samples = []
-        status, answer = 0, b""
+        answer = b""
         for i in range(warmup + repeats):
-            start = time.perf_counter()
-            status, answer = self.request("POST", path, body, headers)
-            elapsed = time.perf_counter() - start
-            if status != 200:
-                raise RuntimeError(f"POST {path} answered {status}: {answer[:500]!r}")
+            elapsed, answer = self.post(url, body, headers)
             if i >= warmup:
                 samples.append(elapsed)
-        return Timing(samples, status, answer)
+        return Timing(samples, 200, answer)

@@ -64,15 +64,16 @@ def main() -> None:
     body = payloads.json_body(*payloads.tensors(args.elements))
     with servers.lossd() as server, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "profile.txt"
-        client = Client(server.port)
-        client.request("POST", "/v1/losses/mse", body, JSON)  # warm up before sampling
+        client = Client()
+        url = server.url + "/v1/losses/mse"
+        client.request("POST", url, body, JSON)  # warm up before sampling
         spy = subprocess.Popen(
             [py_spy, "record", "-p", str(server.pid), "-f", "raw", "-r", "500", "-o", str(out)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         time.sleep(1.0)  # py-spy attaches
-        timing = client.time("/v1/losses/mse", body, JSON, args.requests, warmup=0)
+        timing = client.time(url, body, JSON, args.requests, warmup=0)
         client.close()
         spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
         spy.wait(timeout=30)

@@ -124,15 +124,33 @@ class Server:
     def peak_rss_mib(self) -> dict[int, float]:
         """Each process's peak resident set (``VmHWM`` in ``/proc/<pid>/status``), in MiB.
         Taskset, when used, execs the server in place, so the pid is the server's own."""
-        peaks = {}
+        return self._status_mib("VmHWM")
+
+    def rss_mib(self) -> dict[int, float]:
+        """Each process's resident set now (``VmRSS``), in MiB."""
+        return self._status_mib("VmRSS")
+
+    def reset_peak_rss(self) -> bool:
+        """Set each process's ``VmHWM`` back to its ``VmRSS`` (``5`` to ``/proc/<pid>/clear_refs``,
+        Linux 4.0+, needs the right to ptrace it); False when a process refused."""
+        done = True
+        for pid in self.pids():
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            except OSError:
+                done = False
+        return done
+
+    def _status_mib(self, field: str) -> dict[int, float]:
+        values = {}
         for pid in self.pids():
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peaks[pid] = int(line.split()[1]) / 1024
+                    if line.startswith(field + ":"):
+                        values[pid] = int(line.split()[1]) / 1024
             except OSError:
                 pass
-        return peaks
+        return values
 
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far by the server and its descendants, in seconds."""
@@ -166,8 +184,26 @@ def naive(cpus: str | None = None) -> Server:
     return Server("naive FastAPI app", argv, {}, port, cpus=cpus)
 
 
+def lean(cpus: str | None = None) -> Server:
+    """Baseline for small requests: ``bench.baselines.lean_app`` under uvicorn with the options
+    ``lossd serve`` gives it (no access log, uvicorn's default loop and HTTP parser)."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.baselines.lean_app:app",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+    return Server("lean FastAPI app", argv, {}, port, cpus=cpus)
+
+
 def body_sink(cpus: str | None = None) -> Server:
-    """The HTTP floor: ``uvicorn bench.baselines.body_sink:app``, reading bodies and no more."""
+    """The HTTP floor: ``uvicorn bench.baselines.body_sink:app``, reading bodies and no more, under
+    uvicorn with the options ``lossd serve`` gives it."""
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "bench.baselines.body_sink:app", "--port", str(port)]
+    argv.append("--no-access-log")  # as lossd serve runs uvicorn
     return Server("bare ASGI body sink", argv, {}, port, ready_path="/", cpus=cpus)

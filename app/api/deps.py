@@ -24,11 +24,13 @@ async def get_settings(request: Request) -> Settings:
     return settings_of(request)
 
 
-async def get_loss(
-    name: Annotated[
-        str, Path(description="Loss name or alias (case-insensitive).", examples=["mse"])
-    ],
-) -> LossSpec:
+#: The ``{name}`` path parameter: a loss name or alias.
+LossName = Annotated[
+    str, Path(description="Loss name or alias (case-insensitive).", examples=["mse"])
+]
+
+
+async def get_loss(name: LossName) -> LossSpec:
     """The loss named in the path; an unknown name is a 404 with suggestions."""
     return resolve(name)
 

@@ -32,17 +32,16 @@ document declares them once for all operations.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import orjson
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.accounting import Admission, LineMeter, LineTooLongError, Ticket, inflated
+from app.api.policy import RoutePolicy, policy_of
 from app.api.problems import ProblemError
 
 #: Seconds a shed client is asked to wait; a few hundred milliseconds frees most permits.
@@ -50,60 +49,6 @@ RETRY_AFTER_S = 1
 #: The status a request gets in logs and metrics when its client went away before the body was
 #: complete (nginx's convention). Nobody receives it.
 CLIENT_CLOSED = 499
-#: Answers every operation may give, whatever its protocol: problem+json on /v2 too.
-SHARED_STATUSES = frozenset({401, 408, 503})
-
-
-# --- What a route is -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RoutePolicy:
-    """What the gate and the API-key check need to know of a route.
-
-    ``protocol``: ``v2`` (the Open Inference Protocol, whose clients read ``{"error"}``) or
-    ``v1`` (problem+json). ``streaming``: an NDJSON stream, charged by its longest line and
-    exempt from the whole-body limit, each line limited instead. ``needs_key``: refused without
-    an API key when keys are set.
-    """
-
-    protocol: Literal["v1", "v2"]
-    streaming: bool = False
-    needs_key: bool = True
-
-    @property
-    def v2(self) -> bool:
-        """Whether the route speaks the Open Inference Protocol."""
-        return self.protocol == "v2"
-
-
-V1 = RoutePolicy("v1")
-V1_STREAM = RoutePolicy("v1", streaming=True)
-V2 = RoutePolicy("v2")
-V2_PROBE = RoutePolicy("v2", needs_key=False)
-#: Everything else (health probes, /metrics, /docs, /openapi.json, unknown paths).
-OPEN = RoutePolicy("v1", needs_key=False)
-_STREAM = re.compile(r"/v1/losses/[^/]+/stream")
-_V2_PROBES = frozenset({"/v2/health/live", "/v2/health/ready"})
-_POLICY = "lossd.route_policy"  # where policy_of keeps it in the scope
-
-
-def route_policy(path: str) -> RoutePolicy:
-    """The policy of ``path`` (a request path or a route template: ``{name}`` is one segment)."""
-    if path == "/v2" or path.startswith("/v2/"):
-        return V2_PROBE if path in _V2_PROBES else V2
-    if path == "/v1" or path.startswith("/v1/"):
-        return V1_STREAM if _STREAM.fullmatch(path) else V1
-    return OPEN
-
-
-def policy_of(scope: Scope) -> RoutePolicy:
-    """The policy of the request, looked up once and kept in its scope."""
-    policy: RoutePolicy | None = scope.get(_POLICY)
-    if policy is None:
-        path: str = scope["path"]
-        policy = scope[_POLICY] = route_policy(path.removeprefix(scope.get("root_path", "")))
-    return policy
 
 
 # --- Answers ----------------------------------------------------------------------------------
@@ -116,21 +61,8 @@ class GateError(ProblemError):
         super().__init__(status, detail, **kwargs)
         self.policy = policy
 
-    def to_dict(self) -> dict[str, Any]:
-        body = super().to_dict()
-        if self.policy.v2:
-            body["error"] = self.detail
-        return body
-
-    def response(self) -> Response:
-        if self.policy.v2 and self.status not in SHARED_STATUSES:
-            return Response(
-                orjson.dumps({"error": self.detail}),
-                status_code=self.status,
-                media_type="application/json",
-                headers=self.headers,
-            )
-        return super().response()
+    def response(self, v2: bool | None = None) -> Response:
+        return super().response(self.policy.v2 if v2 is None else v2)
 
 
 def bad_content_length(policy: RoutePolicy) -> GateError:

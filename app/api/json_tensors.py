@@ -273,3 +273,19 @@ def split_body(body: bytes | bytearray, is_tensor: Callable[[Path], bool]) -> Sp
         elif not stack:
             return None  # a top-level scalar: not an envelope
     return None
+
+
+def decode_body(body: bytes | bytearray, dtype: Any = np.float32) -> dict[str, Array]:
+    """Every top-level array of the JSON object ``body`` decoded as a tensor of ``dtype``, by
+    key (what the decoder alone costs: ``bench`` target T2). Raises ValueError for a body or
+    tensor the fast path declines."""
+    split = split_body(body, lambda path: len(path) == 1)
+    if split is None:
+        raise ValueError("not a JSON object the fast path can split")
+    arrays: dict[str, Array] = {}
+    for key, text in split.under().items():
+        array = decode_tensor(text, dtype)
+        if array is None:
+            raise ValueError(f"{key}: not a rectangular tensor of numbers")
+        arrays[str(key)] = array
+    return arrays

@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.api.gate import route_policy
+from app.api.policy import route_policy
 from app.api.problems import Problem
 from app.api.security import SCHEME
 

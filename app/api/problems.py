@@ -21,9 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from app.api.policy import policy_of
+from app.api.v2.types import ProtocolError
 from app.losses import LossError, UnknownLossError
 
 PROBLEM_JSON = "application/problem+json"
+#: Answers every operation may give, whatever its protocol (API keys, timeouts, shedding): on
+#: /v2 they are problem+json too, with the protocol's ``error`` member beside the problem's.
+SHARED_STATUSES = frozenset({401, 408, 503})
 log = logging.getLogger("lossd")
 
 
@@ -84,13 +89,17 @@ class ProblemError(Exception):
             body["suggestions"] = self.suggestions
         return body
 
-    def response(self) -> Response:
-        """The problem as an ``application/problem+json`` response."""
+    def response(self, v2: bool = False) -> Response:
+        """The problem as a response in the format of the route's protocol: problem+json, or on
+        /v2 (the Open Inference Protocol) the protocol's ``{"error": "<detail>"}``."""
+        if v2 and self.status not in SHARED_STATUSES:
+            body, media_type = {"error": self.detail}, "application/json"
+        else:
+            body, media_type = self.to_dict(), PROBLEM_JSON
+            if v2:
+                body["error"] = self.detail
         return Response(
-            orjson.dumps(self.to_dict()),
-            status_code=self.status,
-            media_type=PROBLEM_JSON,
-            headers=self.headers,
+            orjson.dumps(body), status_code=self.status, media_type=media_type, headers=self.headers
         )
 
 
@@ -127,13 +136,20 @@ def from_loss_error(error: LossError, prefix: Sequence[str | int] = ()) -> Probl
 def install(app: FastAPI) -> None:
     """Answer every error, FastAPI's and Starlette's included, with problem+json."""
 
+    def answer(request: Request, problem: ProblemError) -> Response:
+        return problem.response(v2=policy_of(request.scope).v2)
+
     @app.exception_handler(ProblemError)
-    async def _problem(_: Request, exc: ProblemError) -> Response:
-        return exc.response()
+    async def _problem(request: Request, exc: ProblemError) -> Response:
+        return answer(request, exc)
 
     @app.exception_handler(LossError)
-    async def _loss(_: Request, exc: LossError) -> Response:
-        return from_loss_error(exc).response()
+    async def _loss(request: Request, exc: LossError) -> Response:
+        return answer(request, from_loss_error(exc))
+
+    @app.exception_handler(ProtocolError)
+    async def _protocol(request: Request, exc: ProtocolError) -> Response:
+        return answer(request, ProblemError(exc.status, exc.message, headers=exc.headers))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -141,17 +157,17 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
-        return ProblemError(exc.status_code, detail, headers=headers).response()
+        return answer(request, ProblemError(exc.status_code, detail, headers=headers))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> Response:
-        return validation_problem(exc.errors()).response()
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return answer(request, validation_problem(exc.errors()))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # A bug of ours, never the client's: log it whole, tell the client little.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return ProblemError(500, "internal error; it has been logged").response()
+        return answer(request, ProblemError(500, "internal error; it has been logged"))
 
 
 def allowed_methods(request: Request) -> str:

@@ -10,7 +10,7 @@ taken tells neither which key matched nor how long any key is. Keys are never lo
 A missing or wrong key is a 401 problem+json with ``WWW-Authenticate: Bearer``, answered before
 the body is read (and after draining it, like a 503: see :mod:`app.api.gate`), so a request
 without a valid key costs no admission permit. Which paths need a key is the routes' policy
-(:func:`app.api.gate.route_policy`).
+(:func:`app.api.policy.route_policy`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.gate import BodyHeaders, GateError, answer_early, policy_of, route_policy
+from app.api.gate import BodyHeaders, GateError, answer_early
+from app.api.policy import policy_of, route_policy
 
 SCHEME = "bearerAuth"  # the OpenAPI security scheme's name (generated SDKs use it)
 REALM = 'Bearer realm="lossd"'

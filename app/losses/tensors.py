@@ -86,7 +86,7 @@ class Tensors:
     @property
     def dtype(self) -> str:
         """The computation dtype's name (``float32`` or ``float64``)."""
-        return str(self.y_pred.dtype)
+        return self.y_pred.dtype.name
 
 
 def check_finite(array: FloatArray, field: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -96,6 +97,75 @@ def configure_logging(level: str, log_format: str) -> None:
     access = logging.getLogger("uvicorn.access")
     access.handlers = []
     access.propagate = False
+
+
+class RequestLog:
+    """The request log: one ``lossd.access`` record per request, at level info.
+
+    With the loggers as :func:`configure_logging` leaves them (the ``lossd`` logger's one
+    :class:`StdoutHandler` with a formatter of ours, no filter anywhere), a line goes straight to
+    that handler in a record holding only what those formatters read. ``Logger.info`` would also
+    walk the stack for the caller's file and line and look up the process, thread and module
+    names, which no line prints: more than half of the cost of a line. Any other set-up (a
+    handler, filter or formatter added by whoever embeds the app) gets full records through
+    ``logging`` as before.
+    """
+
+    def __init__(self) -> None:
+        self.logger = logging.getLogger(ACCESS_LOGGER)
+        self.parent = logging.getLogger(LOGGER)
+
+    def enabled(self) -> bool:
+        """Whether a request line would be written at all (checked before building one)."""
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def write(self, fields: dict[str, Any]) -> None:
+        """Write one request line with ``fields`` (call only when :meth:`enabled`)."""
+        handler = self._direct_handler()
+        if handler is None:
+            self.logger.info("request", extra={"fields": fields})
+            return
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        created = time.time()
+        record.__dict__.update(
+            name=ACCESS_LOGGER,
+            msg="request",
+            args=(),
+            levelname="INFO",
+            levelno=logging.INFO,
+            created=created,
+            msecs=int((created - int(created)) * 1000) + 0.0,  # as LogRecord computes it
+            exc_info=None,
+            exc_text=None,
+            stack_info=None,
+            fields=fields,
+        )
+        handler.handle(record)
+
+    def _direct_handler(self) -> logging.Handler | None:
+        """The handler every request line reaches, when it is ours alone; else None."""
+        access, parent = self.logger, self.parent
+        if (
+            access.handlers
+            or access.filters
+            or access.disabled
+            or not access.propagate
+            or access.parent is not parent
+            or parent.filters
+            or parent.disabled
+            or parent.propagate
+            or len(parent.handlers) != 1
+        ):
+            return None
+        handler = parent.handlers[0]
+        if (
+            type(handler) is not StdoutHandler
+            or handler.filters
+            or handler.level > logging.INFO
+            or type(handler.formatter) not in (JsonFormatter, TextFormatter)
+        ):
+            return None
+        return handler
 
 
 def uvicorn_log_config(log_format: str) -> dict[str, Any]:

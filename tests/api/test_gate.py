@@ -10,12 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.api.gate import (
-    SHARED_STATUSES,
-    GateError,
-    RoutePolicy,
-    route_policy,
-)
+from app.api.gate import GateError
+from app.api.policy import RoutePolicy, route_policy
+from app.api.problems import SHARED_STATUSES
 from tests.helpers import PROBLEM
 
 SPEC = json.loads((Path(__file__).resolve().parents[2] / "openapi" / "openapi.json").read_text())

@@ -201,3 +201,11 @@ def test_huge_envelopes_are_left_to_the_ordinary_parser(monkeypatch: pytest.Monk
     monkeypatch.setattr(json_tensors, "MAX_ENVELOPE_TOKENS", 50)
     body = json.dumps({"y_true": [1], "y_pred": [1], "options": {str(i): i for i in range(30)}})
     assert split_body(body.encode(), is_pair) is None
+
+
+def test_decode_body_decodes_every_top_level_tensor() -> None:
+    arrays = json_tensors.decode_body(b'{"y_true": [[1, 2]], "y_pred": [[3.5, 4]]}')
+    assert list(arrays) == ["y_true", "y_pred"]
+    np.testing.assert_array_equal(arrays["y_pred"], np.array([[3.5, 4]], dtype=np.float32))
+    with pytest.raises(ValueError, match="y_true"):
+        json_tensors.decode_body(b'{"y_true": [[1, [2]]]}')

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.observability.metrics import LATENCY_BUCKETS, _increment, _observer
 from app.observability.serve import MULTIPROCESS_ENV, prepare_metrics_dir
 from tests.helpers import SEED
 
@@ -206,3 +208,46 @@ def test_a_given_directory_is_emptied_of_old_values(
     missing = tmp_path / "new" / "dir"
     monkeypatch.setenv(MULTIPROCESS_ENV, str(missing))
     assert prepare_metrics_dir(2) == str(missing) and missing.is_dir()
+
+
+# --- the per-request shortcuts into prometheus-client -----------------------------------------
+
+
+def test_the_histogram_shortcut_counts_as_observe_does() -> None:
+    amounts = [0.0, 0.0005, 0.001, 0.0010001, 0.0025, 0.3, 1, 2.5, 29.9, 30, 31, 1e9]
+    ours = Histogram("ours", "", ("route",), buckets=LATENCY_BUCKETS, registry=None)
+    theirs = Histogram("theirs", "", ("route",), buckets=LATENCY_BUCKETS, registry=None)
+    observe = _observer(ours.labels("r"))
+    assert observe != ours.labels("r").observe  # the shortcut is in use
+    for amount in amounts:
+        observe(amount)
+        theirs.labels("r").observe(amount)
+
+    def samples(h: Histogram) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (s.name.removeprefix(m.name), s.labels, s.value)
+            for m in h.collect()
+            for s in m.samples
+            if not s.name.endswith("_created")  # when each child was made
+        ]
+
+    assert samples(ours) == samples(theirs)
+
+
+def test_the_shortcuts_fall_back_to_the_public_methods() -> None:
+    class Elsewhere:
+        """A metric whose values prometheus-client would keep somewhere else."""
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, float]] = []
+
+        def inc(self, amount: float = 1) -> None:
+            self.calls.append(("inc", amount))
+
+        def observe(self, amount: float) -> None:
+            self.calls.append(("observe", amount))
+
+    metric = Elsewhere()
+    _increment(metric)(2)  # type: ignore[arg-type]
+    _observer(metric)(0.5)  # type: ignore[arg-type]
+    assert metric.calls == [("inc", 2), ("observe", 0.5)]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.observability.context import new_request_id
+from app.observability.logs import RequestLog, StdoutHandler
 from app.settings import Settings
 from tests.helpers import SEED
 
@@ -219,3 +222,68 @@ def test_log_format_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOSSD_LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="json"):
         Settings()
+
+
+def test_generated_ids_are_uuid4s() -> None:
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for value in ids:
+        parsed = uuid.UUID(hex=value)
+        assert parsed.hex == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_request_lines_are_the_same_through_logging(
+    make_client: Callable[..., TestClient],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    log_format: str,
+) -> None:
+    # The request log hands lines straight to lossd's handler while the loggers are as
+    # configure_logging left them; with a filter added it goes through Logger.info. Same lines.
+    client = make_client(log_level="info", log_format=log_format)
+    access, parent = logging.getLogger("lossd.access"), logging.getLogger("lossd")
+    # as lossd serve runs: pytest's capture adds its handlers to every logger, lossd's included
+    ours = [h for h in parent.handlers if isinstance(h, StdoutHandler)]
+    monkeypatch.setattr(parent, "handlers", ours)
+
+    def lines() -> list[str]:
+        client.post("/v1/losses/mse", json=SEED, headers={"X-Request-ID": "same"})
+        client.get("/nowhere", headers={"X-Request-ID": "same"})
+        out = capsys.readouterr().out.splitlines()
+        # time and duration differ between the two runs
+        return [re.sub(r"\d[\d:., T-]*\d|\d", "#", line) for line in out]
+
+    capsys.readouterr()
+    assert RequestLog()._direct_handler() is not None
+    direct = lines()
+    access.addFilter(lambda record: True)
+    try:
+        assert RequestLog()._direct_handler() is None
+        through_logging = lines()
+    finally:
+        access.filters.clear()
+    assert len(direct) == 2 and direct == through_logging, (direct, through_logging)
+
+
+def test_handlers_added_to_the_request_log_get_every_line(
+    make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = make_client(log_level="info", log_format="json")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    access = logging.getLogger("lossd.access")
+    keep = Keep()
+    access.addHandler(keep)
+    try:
+        client.get("/healthz", headers={"X-Request-ID": "kept"})
+    finally:
+        access.removeHandler(keep)
+    [record] = records
+    assert record.fields["request_id"] == "kept"  # type: ignore[attr-defined]
+    assert record.lineno and record.process  # a full record, made by Logger.info
+    assert [line["request_id"] for line in request_lines(capsys)] == ["kept"]  # still on stdout

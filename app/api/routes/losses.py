@@ -15,10 +15,10 @@ from app.api.bodies import (
     read_body,
     require_content_type,
 )
-from app.api.deps import LossDep, SettingsDep
+from app.api.deps import LossDep, LossName, settings_of
 from app.api.openapi import json_body, problem_responses
 from app.api.schemas import EvaluateRequest, EvaluateResponse, LossCatalogue, LossInfo
-from app.losses import LOSSES, LossSpec
+from app.losses import LOSSES, LossSpec, resolve
 from app.observability import observation
 from app.results import evaluation_fields
 
@@ -51,8 +51,12 @@ async def get_loss(spec: LossDep) -> LossInfo:
     openapi_extra=json_body(EvaluateRequest),
     responses=problem_responses(400, 404, 413, 415, 422),
 )
-async def evaluate_loss(spec: LossDep, request: Request, settings: SettingsDep) -> Response:
+async def evaluate_loss(name: LossName, request: Request) -> Response:
     """Evaluate one loss on one pair of tensors: per-sample losses, mean, sum and count."""
+    # Resolved here rather than by dependencies: on the hot path FastAPI's dependency solving
+    # costs a small request more than its loss does (bench.asgi_cost --profile mse).
+    spec = resolve(name)  # an unknown name: 404 with suggestions
+    settings = settings_of(request)
     observation().loss = spec.name
     require_content_type(request, "application/json")
     body = BodyHolder(await read_body(request))

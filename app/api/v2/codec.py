@@ -56,7 +56,9 @@ JSON_CONTENT_TYPE = "application/json"
 # --- Request bytes -> arrays ----------------------------------------------------------------
 
 
-def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
+def split_body(
+    body: bytes | bytearray, header_length: str | None
+) -> tuple[bytes | bytearray, memoryview]:
     """Split ``body`` into its JSON header and a zero-copy view of the binary data after it.
 
     ``header_length`` is the ``Inference-Header-Content-Length`` header (None: all JSON, and
@@ -401,7 +403,7 @@ def encode_response(header: Mapping[str, Any], outputs: Sequence[OutputTensor]) 
     return EncodedResponse(b"".join([document, *blobs]), len(document))
 
 
-def decompress(body: bytes, encoding: str | None, *, limit: int) -> bytes:
+def decompress(body: bytes | bytearray, encoding: str | None, *, limit: int) -> bytes | bytearray:
     """Undo a request's ``Content-Encoding`` (gzip or deflate, as Triton's clients send them).
 
     Refuses (413) to inflate past ``limit`` bytes, so a small bomb cannot exhaust memory.

@@ -142,7 +142,7 @@ class Inference:
 
 def run_inference(
     spec: LossSpec,
-    body: bytes,
+    body: bytes | bytearray,
     *,
     content_encoding: str | None = None,
     header_length: str | None = None,

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from app import __version__
+from app.api.bodies import read_body
 from app.api.deps import settings_of
 from app.api.openapi import json_body
 from app.api.v2.codec import HEADER_LENGTH
@@ -60,11 +61,6 @@ def json_response(
     )
 
 
-def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    """The protocol's error body, ``{"error": message}``."""
-    return json_response({"error": message}, status, headers)
-
-
 @router.get("", response_model=ServerMetadata, summary="Server metadata")
 async def server_metadata() -> Response:
     """Name, version and protocol extensions of the server."""
@@ -97,42 +93,33 @@ async def server_ready(request: Request) -> Response:
 
 
 async def _metadata(name: str, version: str | None) -> Response:
-    try:
-        return json_response(model_metadata(find_model(name, version)))
-    except ProtocolError as exc:
-        return error_response(exc.status, exc.message)
+    return json_response(model_metadata(find_model(name, version)))
 
 
 async def _ready(name: str, version: str | None, request: Request) -> Response:
-    try:
-        spec = find_model(name, version)
-    except ProtocolError as exc:
-        return error_response(exc.status, exc.message)
+    spec = find_model(name, version)
     ready = _is_ready(request)  # the losses need no loading: a model is ready when the server is
     return json_response(ModelReady(name=spec.name, ready=ready), 200 if ready else 503)
 
 
 async def _infer(name: str, version: str | None, request: Request) -> Response:
     settings = settings_of(request)
-    try:
-        spec = find_model(name, version)
-        observation().loss = spec.name
-        body = await request.body()  # within LOSSD_MAX_BODY_BYTES: the request gate sees to it
-        # Inflating, decoding and the loss itself are CPU-bound: in a worker thread.
-        inference = await run_in_threadpool(
-            partial(
-                run_inference,
-                spec,
-                body,
-                content_encoding=request.headers.get("content-encoding"),
-                header_length=request.headers.get(HEADER_LENGTH),
-                version=version,
-                max_elements=settings.max_elements,
-                max_body_bytes=settings.max_body_bytes,
-            )
+    spec = find_model(name, version)  # errors answer in the protocol's form (app/api/problems)
+    observation().loss = spec.name
+    body = await read_body(request)  # within LOSSD_MAX_BODY_BYTES: the request gate sees to it
+    # Inflating, decoding and the loss itself are CPU-bound: in a worker thread.
+    inference = await run_in_threadpool(
+        partial(
+            run_inference,
+            spec,
+            body,
+            content_encoding=request.headers.get("content-encoding"),
+            header_length=request.headers.get(HEADER_LENGTH),
+            version=version,
+            max_elements=settings.max_elements,
+            max_body_bytes=settings.max_body_bytes,
         )
-    except ProtocolError as exc:
-        return error_response(exc.status, exc.message)
+    )
     observation().evaluated(spec.name, inference.y_pred)
     encoded = inference.response
     headers = {} if encoded.header_length is None else {HEADER_LENGTH: str(encoded.header_length)}
@@ -234,7 +221,9 @@ async def no_such_endpoint(request: Request, path: str) -> Response:
             match, _ = route.matches(request.scope)
             if match is Match.PARTIAL:
                 allowed = ", ".join(sorted(route.methods or ()))
-                return error_response(
-                    405, f"{request.method} is not allowed here; use {allowed}", {"Allow": allowed}
+                raise ProtocolError(
+                    f"{request.method} is not allowed here; use {allowed}",
+                    status=405,
+                    headers={"Allow": allowed},
                 )
-    return error_response(404, f"no v2 endpoint at /v2/{path}")
+    raise ProtocolError(f"no v2 endpoint at /v2/{path}", status=404)

@@ -25,10 +25,13 @@ RESERVED_PARAMETERS = frozenset(
 class ProtocolError(Exception):
     """A request the protocol layer refuses; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(
+        self, message: str, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.headers = headers or {}
 
 
 # --- The protocol's JSON --------------------------------------------------------------------

@@ -19,7 +19,9 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from app.api import problems
 from app.api.v2 import routes as v2
 from app.main import create_app
 from app.settings import Settings
@@ -866,10 +868,12 @@ async def test_fp64_value_too_large_for_float32_is_rejected(
 
 
 def v2_only_app(settings: Settings) -> FastAPI:
-    """The v2 router on its own, without the application's middleware."""
+    """The v2 router on its own, without the application's middleware (with the error handlers
+    that answer its errors in the protocol's form)."""
     app = FastAPI()
     app.state.settings = settings
     app.include_router(v2.router)
+    problems.install(app)
     return app
 
 
@@ -937,3 +941,17 @@ async def test_wrong_method_and_unknown_path(client: httpx.AsyncClient) -> None:
     missing = await client.get("/v2/models/mse/explain")
     assert missing.status_code == 404
     assert missing.json() == {"error": "no v2 endpoint at /v2/models/mse/explain"}
+
+
+def test_an_unexpected_error_on_v2_answers_in_the_protocols_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(v2, "run_inference", broken)
+    with TestClient(create_app(Settings()), raise_server_exceptions=False) as c:
+        response = c.post("/v2/models/mse/infer", json=seed_request())
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == {"error": "internal error; it has been logged"}
