@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SEED_MSE, require_executable
+from tests.helpers import SEED_MSE, SEED_PRED, SEED_TRUE, require_executable
 from tests.sdk import build
 
 # Bounded on a fresh machine (cold caches: see the time limits in tests/sdk/build.py).
@@ -54,8 +54,8 @@ def test_docs_page_in_chromium(live_server: str, tmp_path: Path) -> None:
 
     # The prefilled body is the schema's example: seed 002's worked example.
     example = json.loads(seen["example_body"])
-    assert example["y_true"] == [[0, 1, 1], [0, 0, 1]]
-    assert example["y_pred"] == [[1, 1, 0], [1, 0, 1]]
+    assert example["y_true"] == SEED_TRUE
+    assert example["y_pred"] == SEED_PRED
     assert seen["status"] == "200"
     result = json.loads(seen["body"])
     assert result["loss"] == "mean_squared_error"
