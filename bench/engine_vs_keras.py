@@ -2,7 +2,7 @@
 
 Both run in this process on the same arrays. Each round times Keras, lossd and lossd's core in
 turn (``time.perf_counter``), each right after an untimed warm-up call of its own
-(``bench.timing.interleaved_samples``), so a burst of other work on the machine slows all three
+(``bench.timing.interleaved``, rotating), so a burst of other work on the machine slows all three
 alike. Times are medians over the rounds; a ratio is the median over the rounds of that round's
 ratio. Gate: every loss takes at most half of Keras's time, ours / keras <= 0.5 (``GOAL``).
 "ours" is the whole ``app.losses.evaluate`` call (validation, finiteness check, loss,
@@ -29,7 +29,7 @@ import keras
 
 from app.losses import LOSSES, LossSpec, evaluate
 from app.losses.reduction import reduce
-from bench.timing import interleaved_samples
+from bench.timing import interleaved, timed
 
 #: The gate: lossd's time over Keras's, per loss.
 GOAL = 0.5
@@ -107,14 +107,15 @@ def main(argv: list[str] | None = None) -> list[Row]:
         y_true, y_pred = make_inputs(spec, args.size, rng)
         keras_loss = getattr(keras.losses, spec.class_name)()
         with np.errstate(all="ignore"):
-            t = interleaved_samples(
+            t = interleaved(
                 {
-                    "keras": lambda: keras_loss(y_true, y_pred),  # noqa: B023
-                    "ours": lambda: evaluate(spec, y_true, y_pred),  # noqa: B023
-                    "core": lambda: ours_core(spec, y_true, y_pred),  # noqa: B023
+                    "keras": timed(lambda: keras_loss(y_true, y_pred), clock, warm=True),  # noqa: B023
+                    "ours": timed(lambda: evaluate(spec, y_true, y_pred), clock, warm=True),  # noqa: B023
+                    "core": timed(lambda: ours_core(spec, y_true, y_pred), clock, warm=True),  # noqa: B023
                 },
                 args.repeats,
-                clock,
+                warmup=0,
+                rotate=True,
             )
         k, ours, core = (statistics.median(t[name]) for name in ("keras", "ours", "core"))
         ratio = paired_ratio(t["ours"], t["keras"])

@@ -26,38 +26,21 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def interleaved_samples(
-    fns: dict[str, Callable[[], Any]],
-    repeats: int,
-    clock: Callable[[], float] = time.perf_counter,
-) -> dict[str, list[float]]:
-    """Times of each of ``fns`` by ``clock`` (the wall clock unless given), seconds, one per
-    round over ``repeats`` rounds that time every contender in turn, each timed call right after
-    an untimed one of the same function.
+def timed(
+    fn: Callable[[], Any], clock: Callable[[], float] = time.perf_counter, *, warm: bool = False
+) -> Callable[[], float]:
+    """``fn`` made to return its own time by ``clock`` (the wall clock unless given), seconds.
 
-    On a busy machine a burst of other work then slows the contenders of that round alike, so
-    per-round ratios stay steady when the times do not. The untimed call before each timed one
-    gives every contender the same warm caches (otherwise whichever runs right after another's
-    large temporaries reads its inputs back from memory); the order also rotates each round."""
-    names = list(fns)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            fn = fns[name]
-            fn()
-            start = clock()
-            fn()
-            samples[name].append(clock() - start)
-    return samples
-
-
-def timed(fn: Callable[[], Any]) -> Callable[[], float]:
-    """``fn`` made to return its own wall time, seconds."""
+    ``warm``: each timed call right after an untimed one of the same function, so every
+    contender starts with the same warm caches (otherwise whichever runs right after another's
+    large temporaries reads its inputs back from memory)."""
 
     def run() -> float:
-        start = time.perf_counter()
+        if warm:
+            fn()
+        start = clock()
         fn()
-        return time.perf_counter() - start
+        return clock() - start
 
     return run
 
@@ -68,14 +51,19 @@ def interleaved(
     *,
     at_most: Mapping[str, int] | None = None,
     warmup: int = 1,
+    rotate: bool = False,
 ) -> dict[str, list[float]]:
-    """``warmup + rounds`` rounds, each calling every contender once, in order; each call returns
-    the figure it measured (seconds, requests/s, ...). Returns the figures of the last ``rounds``
-    by contender; ``at_most`` caps the rounds of slow contenders (they run in the first ones)."""
+    """``warmup + rounds`` rounds, each calling every contender once, in order (``rotate``: the
+    order shifts by one each round); each call returns the figure it measured (seconds,
+    requests/s, ...). Returns the figures of the last ``rounds`` by contender; ``at_most`` caps
+    the rounds of slow contenders (they run in the first ones)."""
     caps = at_most or {}
     figures: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
     for i in range(warmup + rounds):
-        for name, fn in contenders.items():
+        shift = i % len(names) if rotate else 0
+        for name in names[shift:] + names[:shift]:
+            fn = contenders[name]
             if i - warmup >= caps.get(name, rounds):
                 continue
             figure = fn()
