@@ -94,8 +94,10 @@ def parse_json(
             return model.model_validate_json(
                 split.envelope, context={**context, "tensors": split.under()}
             )
-        except (ValidationError, LossError, ReparseBody):
+        except (ValidationError, ReparseBody):
             pass  # parsed whole below, which says exactly what is wrong and where
+        except LossError as exc:  # every tensor decoded: the body is valid JSON
+            raise from_loss_error(exc, prefix) from None
     try:
         return model.model_validate_json(body, context=context)
     except ValidationError as exc:

@@ -32,6 +32,7 @@ from app.losses import (
     DTYPES,
     Evaluation,
     InvalidInputError,
+    LossError,
     LossSpec,
     Tensors,
     check_tensor,
@@ -119,19 +120,31 @@ class TensorPair(BaseModel):
         texts: dict[Any, TensorText] = context.get("tensors") or {}
         dtype = getattr(self, "dtype", None) or context.get("dtype", "float32")
         arrays: dict[str, FloatArray | None] = {}
+        first_error: LossError | None = None
         for name in TENSOR_FIELDS:
             data = getattr(self, name)
             if data is None:
                 arrays[name] = None
                 continue
-            array = decode_field(data, texts.get(name), name, dtype)
-            if limit is not None and array.size > limit:
-                raise InvalidInputError(
-                    f"tensor has {array.size} values, more than the limit of {limit}",
-                    field=name,
-                )
+            try:
+                array = decode_field(data, texts.get(name), name, dtype)
+                if limit is not None and array.size > limit:
+                    raise InvalidInputError(
+                        f"tensor has {array.size} values, more than the limit of {limit}",
+                        field=name,
+                    )
+            except LossError as exc:
+                if not texts:
+                    raise
+                # A body split into tensors is valid JSON only once every tensor's text has
+                # decoded (or raised ReparseBody): the first error waits for the rest, so that it
+                # is the error the body parsed whole would give, without parsing it whole.
+                first_error = first_error or exc
+                continue
             arrays[name] = array
             setattr(self, name, _DECODED)  # free the Python lists now; the array holds the data
+        if first_error is not None:
+            raise first_error
         y_true, y_pred = arrays["y_true"], arrays["y_pred"]
         assert y_true is not None and y_pred is not None  # required fields
         self._tensors = Tensors(y_true, y_pred, arrays["sample_weight"])

@@ -209,3 +209,31 @@ def test_decode_body_decodes_every_top_level_tensor() -> None:
     np.testing.assert_array_equal(arrays["y_pred"], np.array([[3.5, 4]], dtype=np.float32))
     with pytest.raises(ValueError, match="y_true"):
         json_tensors.decode_body(b'{"y_true": [[1, [2]]]}')
+
+
+def test_an_error_in_a_split_body_is_answered_without_parsing_it_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A tensor over the element limit (or non-finite) is a 422 once every tensor has decoded:
+    # the body is then known to be valid JSON, and parsing it whole (a Python object per
+    # number) would only cost memory.
+    from app.api import bodies
+    from app.api.problems import ProblemError
+    from app.api.schemas import EvaluateRequest
+
+    monkeypatch.setattr(json_tensors, "SPLIT_BODY_BYTES", 0)
+    parsed: list[int] = []
+    original = EvaluateRequest.model_validate_json
+
+    def spy(data: Any, **kwargs: Any) -> Any:
+        parsed.append(len(data))
+        return original(data, **kwargs)
+
+    monkeypatch.setattr(EvaluateRequest, "model_validate_json", spy)
+    body = json.dumps({"y_true": [[1, 2, 3]], "y_pred": [[1e39, 0, 0]]}).encode()
+    for context, pointer in (({"max_elements": 2}, "/y_true"), ({}, "/y_pred/0/0")):
+        parsed.clear()
+        with pytest.raises(ProblemError) as info:
+            bodies.parse_json(EvaluateRequest, body, context)
+        assert info.value.status == 422 and info.value.errors[0][0] == pointer
+        assert parsed == [len(b'{"y_true": [], "y_pred": []}')]  # the envelope only
