@@ -17,9 +17,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api.json_tensors import Path, split_tensors
+from app.api.json_tensors import Path, ReparseBody, split_tensors
 from app.api.problems import ProblemError, from_loss_error, pointer, validation_problem
-from app.api.schemas import TENSOR_FIELDS, ReparseBody
+from app.api.schemas import TENSOR_FIELDS
 from app.losses import LossError
 from app.results import dumps
 

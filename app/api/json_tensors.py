@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pydantic_core
 import simdjson
 
 #: Bytes of tensor text parsed at a time: small enough to stay in cache, large enough that the
@@ -86,6 +87,20 @@ def _cuts(
         comma = cut + len(separator) - 1
         yield start, comma
         start = comma + 1
+
+
+class ReparseBody(Exception):  # noqa: N818 - a signal, not an error
+    """A tensor's text turned out not to be JSON on its own: the body must be parsed whole
+    (whose error, malformed JSON, is then the one the client gets)."""
+
+
+def parse_text(text: TensorText) -> Any:
+    """A tensor's text parsed the ordinary way (Python lists), for a declined tensor's exact
+    error; :class:`ReparseBody` when the text is not JSON on its own."""
+    try:
+        return pydantic_core.from_json(text.tobytes(), allow_inf_nan=False)
+    except ValueError:
+        raise ReparseBody from None
 
 
 @dataclass(frozen=True, slots=True)

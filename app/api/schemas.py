@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 import numpy as np
-import pydantic_core
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,7 +25,7 @@ from pydantic import (
 from pydantic.json_schema import WithJsonSchema
 from typing_extensions import TypeAliasType
 
-from app.api.json_tensors import TensorText, decode_tensor
+from app.api.json_tensors import TensorText, decode_tensor, parse_text
 from app.api.problems import Problem
 from app.losses import (
     DTYPES,
@@ -78,11 +77,6 @@ Options = Annotated[
 ]
 
 
-class ReparseBody(Exception):  # noqa: N818 - a signal, not an error
-    """A tensor's text turned out not to be JSON on its own: the body must be parsed whole
-    (whose error, 400 malformed JSON, is then the one the client gets)."""
-
-
 #: The fields of a tensor pair that hold tensors.
 TENSOR_FIELDS = ("y_true", "y_pred", "sample_weight")
 
@@ -95,10 +89,7 @@ def decode_field(data: Any, text: TensorText | None, field: str, dtype: str) -> 
         array = decode_tensor(text, DTYPES[dtype])
         if array is not None:
             return check_tensor(array, field, dtype, min_rank=min_rank)
-        try:
-            data = pydantic_core.from_json(text.tobytes(), allow_inf_nan=False)
-        except ValueError:
-            raise ReparseBody from None
+        data = parse_text(text)
     return to_array(data, field, dtype, min_rank=min_rank)
 
 

@@ -16,7 +16,14 @@ from app.api.bodies import (
     require_content_type,
 )
 from app.api.deps import SettingsDep
-from app.api.json_tensors import Path, SplitBody, TensorText, split_tensors
+from app.api.json_tensors import (
+    Path,
+    ReparseBody,
+    SplitBody,
+    TensorText,
+    parse_text,
+    split_tensors,
+)
 from app.api.openapi import json_body, problem_responses
 from app.api.problems import ProblemError, from_loss_error, validation_problem
 from app.api.schemas import (
@@ -25,7 +32,6 @@ from app.api.schemas import (
     BatchRequest,
     BatchResponse,
     LossRef,
-    ReparseBody,
 )
 from app.losses import LossError, UnknownLossError
 from app.observability import observation
@@ -110,15 +116,8 @@ def validate_item(raw: Any, context: dict[str, Any], texts: dict[Any, TensorText
         try:
             return BatchItem.model_validate(raw, context={**context, "tensors": texts})
         except (ValidationError, LossError, ReparseBody):
-            raw = {**raw, **{name: _parse_text(text) for name, text in texts.items()}}
+            raw = {**raw, **{name: parse_text(text) for name, text in texts.items()}}
     return BatchItem.model_validate(raw, context=context)
-
-
-def _parse_text(text: TensorText) -> Any:
-    try:
-        return pydantic_core.from_json(text.tobytes(), allow_inf_nan=False)
-    except ValueError:
-        raise ReparseBody from None
 
 
 def run_item(

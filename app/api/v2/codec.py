@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
-import pydantic_core
 from pydantic import ValidationError
 
-from app.api.json_tensors import Path, TensorText, split_tensors
+from app.api.json_tensors import Path, TensorText, parse_text, split_tensors
 from app.api.json_tensors import decode_tensor as decode_json_tensor
 from app.api.v2.types import InferenceRequest, ProtocolError, RequestInput, RequestOutput
 
@@ -139,7 +138,7 @@ def decode_inputs(
     Binary inputs take their bytes from ``binary`` in input order; every byte must be claimed.
     JSON ``data`` cut out of the request is in ``texts`` (by input position). Raises
     :class:`ProtocolError` for duplicate names, bad sizes, shapes or datatypes, and
-    :class:`ReparseRequest` when a ``data`` text turns out not to be JSON.
+    :class:`~app.api.json_tensors.ReparseBody` when a ``data`` text turns out not to be JSON.
     """
     arrays: dict[str, Array] = {}
     offset = 0
@@ -232,16 +231,8 @@ def decode_tensor(
             array = decode_json_tensor(text, dtype)
             if array is not None and array.size == count:
                 return array.reshape(tensor.shape)
-        try:  # declined: the exact checks below word the error
-            tensor.data = pydantic_core.from_json(text.tobytes(), allow_inf_nan=False)
-        except ValueError:
-            raise ReparseRequest from None
+        tensor.data = parse_text(text)  # declined: the exact checks below word the error
     return _from_json(tensor, dtype, count)
-
-
-class ReparseRequest(Exception):  # noqa: N818 - a signal, not an error
-    """An input's ``data`` text is not JSON on its own: parse the request whole (whose error,
-    malformed JSON, is the one the client gets)."""
 
 
 def _from_json(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> Array:

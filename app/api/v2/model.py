@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from app.api.json_tensors import ReparseBody
 from app.api.v2.codec import (
     Array,
     EncodedResponse,
     OutputTensor,
-    ReparseRequest,
     decode_inputs,
     decompress,
     encode_response,
@@ -171,7 +171,7 @@ def run_inference(
             raise ProtocolError(f"input {name!r} is missing")
     try:
         arrays = decode_inputs(request.inputs, binary, max_elements=max_elements, texts=texts)
-    except ReparseRequest:  # a data text is not JSON: the request, parsed whole, says where
+    except ReparseBody:  # a data text is not JSON: the request, parsed whole, says where
         request, _ = parse_request(header, split=False)
         arrays = decode_inputs(request.inputs, binary, max_elements=max_elements)
     if dtype is None:  # FP64 data computes in float64 unless the request says otherwise

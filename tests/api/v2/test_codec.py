@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 from app.api import json_tensors
-from app.api.json_tensors import TensorText
+from app.api.json_tensors import ReparseBody, TensorText
 from app.api.v2.codec import (
     DATATYPES,
     OutputTensor,
-    ReparseRequest,
     decode_inputs,
     decode_tensor,
     decompress,
@@ -148,7 +147,7 @@ def test_bad_json_data(datatype: str, shape: list[int], data: Any, message: str,
 
 def test_data_text_that_is_not_json_asks_for_the_request_parsed_whole() -> None:
     text = TensorText.of(b"[[1, 2]],[[3]]")
-    with pytest.raises(ReparseRequest):
+    with pytest.raises(ReparseBody):
         decode_tensor(tensor("x", [1, 2], "FP32", []), None, max_elements=MAX, text=text)
 
 
