@@ -1,10 +1,12 @@
 """Reading request bodies: content type, tensors decoded straight into arrays, errors located.
 
 A JSON body is split into its envelope, which Pydantic validates, and its tensors' text, which
-``app.api.json_tensors`` decodes straight into NumPy buffers (no Python object per number). When
-anything is wrong, the body is parsed whole the ordinary way (Pydantic's Rust parser, Python
-lists, :func:`app.losses.to_array`), so a bad request gets exactly the error it always got, with
-its JSON pointer; only good requests take the fast path, and only bad ones pay twice.
+``app.api.json_tensors`` decodes straight into NumPy buffers (no Python object per number). An
+error found once every tensor has decoded (element limit, a value past float32) is answered at
+once; anything else the fast path declines (malformed text, strings or booleans in a tensor, an
+invalid envelope) is parsed whole the ordinary way (Pydantic's Rust parser, Python lists,
+:func:`app.losses.to_array`), so a bad request gets exactly the error it always got, with its
+JSON pointer.
 """
 
 from __future__ import annotations
