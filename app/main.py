@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (the environment's when omitted)."""
     settings = settings or get_settings()
     app = FastAPI(
+        **_telemetry(settings.opentelemetry),
         title="lossd",
         version=__version__,
         description=DESCRIPTION,
@@ -85,6 +88,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app)
     observability.install(app, settings)
     return app
+
+
+def _telemetry(enabled: bool) -> dict[str, Any]:
+    """FastAPI's ``telemetry`` argument (FastAPI 0.16x on) with its native OpenTelemetry on or
+    off. On, it looks for configured OpenTelemetry providers on every request: about a tenth of
+    a probe's CPU in a process that configures none."""
+    if "telemetry" not in inspect.signature(FastAPI).parameters:
+        return {}
+    if enabled:
+        return {"telemetry": {}}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 app = create_app()

@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "json", description="Log lines on stdout: one JSON object per line, or text."
     )
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry (traces, metrics, logs) for providers the "
+        "process configures; off: lossd has its own metrics and request log.",
+    )
     max_body_bytes: int = Field(
         64 * MiB, ge=1024, description="Largest request body (413 past it)."
     )
