@@ -8,6 +8,7 @@ not a rectangular tensor of JSON numbers must come back as None.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,16 @@ from hypothesis import strategies as st
 
 from app.api import json_tensors
 from app.api.json_tensors import TensorText, decode_tensor, split_body
+
+
+@pytest.fixture(autouse=True, scope="module", params=["skeleton", "rows"])
+def structure_check(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs twice: with the default paths, and with every matrix checked row
+    by row (``LONG_ROW_BYTES`` at 1), which by default only matrices with long rows take."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "rows":
+            patch.setattr(json_tensors, "LONG_ROW_BYTES", 1)
+        yield request.param
 
 
 def decode(text: str | bytes, dtype: Any = np.float64) -> np.ndarray[Any, Any] | None:
@@ -237,3 +248,39 @@ def test_an_error_in_a_split_body_is_answered_without_parsing_it_whole(
             bodies.parse_json(EvaluateRequest, body, context)
         assert info.value.status == 422 and info.value.errors[0][0] == pointer
         assert parsed == [len(b'{"y_true": [], "y_pred": []}')]  # the envelope only
+
+
+def long_rows(rows: int = 3, width: int = 1500) -> list[list[float]]:
+    return (np.arange(rows * width, dtype=np.float64).reshape(rows, width) / 4).tolist()
+
+
+def test_a_matrix_with_long_rows_is_checked_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+    parse = json_tensors._parse_numbers
+    monkeypatch.setattr(
+        json_tensors, "_parse_numbers", lambda *a, **k: seen.append(k.get("rows")) or parse(*a, **k)
+    )
+    data = long_rows()
+    got = decode(json.dumps(data, separators=(",", ":")))
+    assert got is not None
+    np.testing.assert_array_equal(got, np.asarray(data))
+    assert seen == [(3, 1500)]
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        lambda rows: rows[1].__setitem__(7, [rows[1][7]]),  # a one-number list inside a row
+        lambda rows: rows[2].pop(),  # a short row
+        lambda rows: rows[2].append(1.0),  # a long row
+        lambda rows: rows.append(5.0),  # a number beside the rows
+        lambda rows: rows[1].__setitem__(0, [[1.0]]),  # deeper still
+    ],
+)
+def test_a_matrix_with_long_rows_that_is_not_rectangular_is_declined(
+    monkeypatch: pytest.MonkeyPatch, break_it: Any
+) -> None:
+    monkeypatch.setattr(json_tensors, "BLOCK_BYTES", 4096)  # several blocks, rows cut apart
+    data = long_rows(rows=6)
+    break_it(data)
+    assert decode(json.dumps(data, separators=(",", ":"))) is None
