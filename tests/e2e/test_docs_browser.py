@@ -1,7 +1,8 @@
 """/docs in a real browser: Debian's chromium, driven by playwright-core (``browser/docs.mjs``),
 loads Swagger UI with every request outside the server refused (so it works offline), lists the
 operations, and "Try it out" -> Execute on the evaluate endpoint shows a 200 with the seed
-example's numbers. The screenshot is kept as a test artifact: build/artifacts/docs.png."""
+example's numbers; then /redoc renders the operations, offline too. The screenshot is kept as a
+test artifact: build/artifacts/docs.png."""
 
 from __future__ import annotations
 
@@ -63,3 +64,10 @@ def test_docs_page_in_chromium(live_server: str, tmp_path: Path) -> None:
     assert result["mean"] == pytest.approx(0.5)
 
     assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # ReDoc, from the same offline page session (offsite above covers it too).
+    assert seen["redoc_http_status"] == 200
+    assert seen["redoc_title"].startswith("lossd")
+    assert any(s.endswith("operation/evaluateLoss") for s in seen["redoc_operations"]), seen[
+        "redoc_operations"
+    ]

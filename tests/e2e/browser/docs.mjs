@@ -7,7 +7,8 @@
 //
 // Every request that leaves BASE_URL is refused and recorded, so the page must work offline. The
 // script opens /docs, lists the operations Swagger UI renders, runs "Try it out" -> Execute on
-// POST /v1/losses/{name} with the example body, saves a screenshot and prints one JSON object
+// POST /v1/losses/{name} with the example body, saves a screenshot, then opens /redoc and lists
+// the operations ReDoc renders, and prints one JSON object
 // (tests/e2e/test_docs_browser.py checks it). Exits 1 on anything unexpected.
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -73,6 +74,14 @@ try {
   // The viewport around the server's response (the whole page is ~9000 px tall).
   await live.first().evaluate((row) => row.scrollIntoView({ block: "center" }));
   await page.screenshot({ path: screenshot });
+
+  // ReDoc at /redoc, offline too: its title and the operations it rendered.
+  const redocResponse = await page.goto(`${base}/redoc`, { waitUntil: "load" });
+  await page.locator('[data-section-id*="operation/"]').first().waitFor();
+  const redocTitle = await page.locator("h1").first().innerText();
+  const redocOperations = await page
+    .locator('[data-section-id*="operation/"]')
+    .evaluateAll((sections) => sections.map((section) => section.dataset.sectionId));
   console.log(
     JSON.stringify({
       http_status: response?.status() ?? null,
@@ -81,6 +90,9 @@ try {
       example_body: exampleBody,
       status,
       body,
+      redoc_http_status: redocResponse?.status() ?? null,
+      redoc_title: redocTitle,
+      redoc_operations: redocOperations,
       offsite,
       console_errors: consoleErrors,
     }),
