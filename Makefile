@@ -4,56 +4,75 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEPS := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Two stamps: serving needs lossd and its runtime dependencies only (`make run`, ~150 MB);
+# checks add the dev and conformance extras (`make test`, ~1 GB: Keras, JAX, mypy, SDK tools).
+RUN_STAMP := $(VENV)/.run-$(DEPS)
+DEV_STAMP := $(VENV)/.dev-$(DEPS)
 
-.PHONY: run test lint typecheck fmt pytest openapi sdk bench loadtest clean container-test
+.PHONY: help run test lint typecheck fmt pytest openapi sdk bench loadtest clean container-test
 
-# flock: two `make` runs in one tree (an editor's and a terminal's, say) must not pip-install
-# into the same venv at once.
-$(STAMP): pyproject.toml
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+# A venv made by another Python than $(PYTHON) (another version, or gone) is rebuilt rather than
+# reused. flock: two `make` runs in one tree (an editor's and a terminal's, say) must not
+# pip-install into the same venv at once.
+$(RUN_STAMP): pyproject.toml
 	flock .venv.lock sh -c '\
 	  test -f $@ && exit 0; \
-	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  want=$$($(PYTHON) -c "import sys; print(sys.version_info[:2])"); \
+	  have=$$($(BIN)/python -c "import sys; print(sys.version_info[:2])" 2>/dev/null || true); \
+	  if [ "$$have" != "$$want" ]; then \
+	    test -z "$$have" || echo "$(VENV) was made by Python $$have, not $$want: rebuilding it"; \
+	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	  fi; \
 	  $(BIN)/python -m pip install --quiet --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet -e . && \
+	  rm -f $(VENV)/.run-* && touch $@'
+
+$(DEV_STAMP): $(RUN_STAMP)
+	flock .venv.lock sh -c '\
+	  test -f $@ && exit 0; \
 	  $(BIN)/python -m pip install --quiet -e ".[dev,conformance]" && \
-	  rm -f $(VENV)/.installed-* && touch $@'
+	  rm -f $(VENV)/.dev-* && touch $@'
 
-venv: $(STAMP)
+venv: $(DEV_STAMP)
 
-run: $(STAMP)  ## set up and start the service on $(HOST):$(PORT)
+run: $(RUN_STAMP)  ## set up and start the service on $(HOST):$(PORT)
 	LOSSD_HOST=$(HOST) LOSSD_PORT=$(PORT) $(BIN)/lossd serve
 
 test: lint typecheck pytest  ## set up and pass every check
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(DEV_STAMP)
 	KERAS_BACKEND=numpy $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-fmt: $(STAMP)
+fmt: $(DEV_STAMP)
 	$(BIN)/ruff format app tests bench
 	$(BIN)/ruff check --fix app tests bench
 
-openapi: $(STAMP)  ## export the OpenAPI contract the SDKs are generated from
+openapi: $(DEV_STAMP)  ## export the OpenAPI contract the SDKs are generated from
 	$(BIN)/python -m app.api.openapi_export > openapi/openapi.json
 
-sdk: $(STAMP)  ## generate the TypeScript and Python clients into build/sdk (README: SDKs)
+sdk: $(DEV_STAMP)  ## generate the TypeScript and Python clients into build/sdk (README: SDKs)
 	$(BIN)/openapi-generator-cli generate -g typescript-fetch -i openapi/openapi.json -o build/sdk/typescript
 	$(BIN)/openapi-python-client generate --meta none --overwrite --path openapi/openapi.json --output-path build/sdk/python/lossd_client
 
-bench: $(STAMP)  ## every benchmark with ratios and PASS/FAIL; writes bench/RESULTS.md (BENCH_ARGS=--quick: smoke run)
+bench: $(DEV_STAMP)  ## every benchmark with ratios and PASS/FAIL; writes bench/RESULTS.md (BENCH_ARGS=--quick: smoke run)
 	KERAS_BACKEND=numpy $(BIN)/python -m bench $(BENCH_ARGS)
 
-loadtest: $(STAMP)  ## 60 s of mixed wrk traffic against lossd serve --workers 2; figures to bench/RESULTS.md
+loadtest: $(DEV_STAMP)  ## 60 s of mixed wrk traffic against lossd serve --workers 2; figures to bench/RESULTS.md
 	KERAS_BACKEND=numpy $(BIN)/python -m bench.loadtest
 
 container-test:  ## build the Docker image with buildah and check it serves (root; see docs/container.md)
 	bash .ci/container-test.sh
 
-clean:
+clean:  ## remove the venv and every cache (the next make sets up afresh)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
