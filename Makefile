@@ -39,7 +39,7 @@ $(DEV_STAMP): $(RUN_STAMP)
 
 venv: $(DEV_STAMP)
 
-run: $(RUN_STAMP)  ## set up and start the service on $(HOST):$(PORT)
+run: $(RUN_STAMP)  ## set up (serving dependencies only) and start the service on HOST:PORT, 127.0.0.1:8000
 	LOSSD_HOST=$(HOST) LOSSD_PORT=$(PORT) $(BIN)/lossd serve
 
 test: lint typecheck pytest  ## set up and pass every check
