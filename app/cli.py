@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import SecretStr, ValidationError
 
+from app import __version__
 from app.losses import LOSSES, REDUCTIONS, LossError, LossSpec, evaluate
 from app.observability.serve import prepare_metrics_dir, uvicorn_logging
 from app.results import dumps, evaluation_fields
@@ -55,11 +57,14 @@ examples:
 """
 
 EVAL_EXAMPLES = """\
-Files: .npy (NumPy), .csv (one sample per row, comma-separated numbers) or .json (nested lists,
-or one number for --sample-weight). The result has the same fields as POST /v1/losses/{name}.
+Files: .npy (NumPy), .csv (one sample per row, comma-separated numbers; a first row of names is
+a header and skipped) or .json (nested lists, or one number for --sample-weight). FILE - reads
+standard input (one of the three at most), its format recognised from its content. The result
+has the same fields as POST /v1/losses/{name}.
 
 examples:
   lossd eval mse --y-true y_true.csv --y-pred y_pred.csv
+  python3 predict.py | lossd eval mse --y-true y_true.csv --y-pred -
   lossd eval huber --y-true t.npy --y-pred p.npy --option delta=0.5 --json
   lossd eval bce --y-true t.json --y-pred logits.json --option from_logits=true \\
       --sample-weight w.csv --reduction sum --dtype float64
@@ -212,8 +217,14 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
 # lossd eval
 
 
+STDIN = Path("-")
+
+
 def read_tensor(path: Path) -> Any:
-    """The numbers in ``path`` (.npy, .csv or .json) as an array or nested lists."""
+    """The numbers in ``path`` (.npy, .csv or .json; ``-``: standard input) as an array or
+    nested lists."""
+    if path == STDIN:
+        return _read_stdin()
     suffix = path.suffix.lower()
     readers = {".npy": _read_npy, ".csv": _read_csv, ".json": _read_json}
     if suffix not in readers:
@@ -226,31 +237,54 @@ def read_tensor(path: Path) -> Any:
         raise CliError(f"{path}: {exc.strerror or exc}") from None
 
 
-def _read_npy(path: Path) -> Any:
+def _read_stdin() -> Any:
+    """Standard input in the format its first bytes show: .npy's magic string, JSON's ``[`` (or
+    a number, for a sample weight), else CSV."""
+    data = sys.stdin.buffer.read()
+    name = Path("<stdin>")
+    if data.startswith(b"\x93NUMPY"):
+        return _read_npy(name, io.BytesIO(data))
+    text = data.decode("utf-8", errors="replace")
+    stripped = text.lstrip()
+    if stripped.startswith("[") or (stripped and _is_float(stripped.strip())):
+        return _parse_json(name, text)
+    return _parse_csv(name, io.StringIO(text, newline=""))
+
+
+def _read_npy(path: Path, source: Any = None) -> Any:
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path if source is None else source, allow_pickle=False)
     except ValueError as exc:  # not a .npy file, or an object array
         raise CliError(f"{path}: not a numeric .npy file ({exc})") from None
 
 
 def _read_csv(path: Path) -> list[list[float]]:
-    """One sample per row; blank lines are skipped; every row needs the same number of values."""
-    rows: list[list[float]] = []
     with path.open(newline="") as f:
-        for line_no, row in enumerate(csv.reader(f), start=1):
-            if not any(cell.strip() for cell in row):
+        return _parse_csv(path, f)
+
+
+def _parse_csv(path: Path, f: Any) -> list[list[float]]:
+    """One sample per row; blank lines are skipped; every row needs the same number of values.
+    A first row with no number in it (column names) is a header, skipped."""
+    rows: list[list[float]] = []
+    header = True  # until the first non-blank row
+    for line_no, row in enumerate(csv.reader(f), start=1):
+        if not any(cell.strip() for cell in row):
+            continue
+        if header:
+            header = False
+            if not any(_is_float(cell) for cell in row):
                 continue
-            try:
-                values = [float(cell) for cell in row]
-            except ValueError:
-                bad = next(c for c in row if not _is_float(c))
-                raise CliError(f"{path}: line {line_no}: {bad.strip()!r} is not a number") from None
-            if rows and len(values) != len(rows[0]):
-                raise CliError(
-                    f"{path}: line {line_no} has {len(values)} values, "
-                    f"the first row has {len(rows[0])}"
-                )
-            rows.append(values)
+        try:
+            values = [float(cell) for cell in row]
+        except ValueError:
+            bad = next(c for c in row if not _is_float(c))
+            raise CliError(f"{path}: line {line_no}: {bad.strip()!r} is not a number") from None
+        if rows and len(values) != len(rows[0]):
+            raise CliError(
+                f"{path}: line {line_no} has {len(values)} values, the first row has {len(rows[0])}"
+            )
+        rows.append(values)
     if not rows:
         raise CliError(f"{path}: no rows")
     return rows
@@ -265,8 +299,12 @@ def _is_float(text: str) -> bool:
 
 
 def _read_json(path: Path) -> Any:
+    return _parse_json(path, path.read_text())
+
+
+def _parse_json(path: Path, text: str) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CliError(f"{path}: not valid JSON ({exc})") from None
 
@@ -320,6 +358,8 @@ def run_eval(args: argparse.Namespace) -> int:
         if key in options:
             raise CliError(f"option {key!r} given twice")
         options[key] = value
+    if [args.y_true, args.y_pred, args.sample_weight].count(STDIN) > 1:
+        raise CliError("only one of --y-true, --y-pred and --sample-weight can read stdin (-)")
     y_true = read_tensor(args.y_true)
     y_pred = read_tensor(args.y_pred)
     weights = None if args.sample_weight is None else read_tensor(args.sample_weight)
@@ -359,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="lossd evaluates Keras loss functions: as an HTTP service (serve) or "
         "locally on files (eval). `lossd COMMAND --help` explains each command.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"lossd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
     serve = sub.add_parser(
@@ -394,8 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     ev.add_argument("name", metavar="NAME", help="the loss, e.g. mse, huber, BinaryCrossentropy")
-    ev.add_argument("--y-true", required=True, type=Path, metavar="FILE", help="the targets")
-    ev.add_argument("--y-pred", required=True, type=Path, metavar="FILE", help="the predictions")
+    ev.add_argument(
+        "--y-true", required=True, type=Path, metavar="FILE", help="the targets (- for stdin)"
+    )
+    ev.add_argument(
+        "--y-pred", required=True, type=Path, metavar="FILE", help="the predictions (- for stdin)"
+    )
     ev.add_argument(
         "--sample-weight", type=Path, metavar="FILE", help="optional per-sample weights"
     )
@@ -428,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lossd`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # `lossd` alone: what it can do, not an error
+        parser.print_help()
+        return 0
     try:
         status: int = args.run(args)
     except SettingsError as exc:

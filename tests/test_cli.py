@@ -7,6 +7,7 @@ Keras; see tests/helpers.py) or from the hand derivations written next to them.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
@@ -22,6 +23,7 @@ import httpx
 import numpy as np
 import pytest
 
+import app
 from app.cli import SERVE_FLAGS, main
 from app.settings import Settings, get_settings
 from tests.e2e.conftest import ServerProcess, lossd_serve_argv
@@ -516,3 +518,59 @@ def test_losses_json_is_the_api_catalogue(capsys: pytest.CaptureFixture[str]) ->
 
     assert main(["losses", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == CATALOGUE.model_dump(mode="json")
+
+
+# ---------------------------------------------------------------------------------------------
+# stdin, CSV headers, --version, lossd alone
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "npy"])
+def test_eval_reads_one_tensor_from_stdin(
+    fmt: str,
+    seed_files: dict[str, tuple[Path, Path]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    t, p = seed_files[fmt]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(p.read_bytes())))
+    result = run_json(capsys, "eval", "mse", "--y-true", str(t), "--y-pred", "-")
+    np.testing.assert_allclose(result["per_sample"], SEED_MSE, rtol=1e-6)
+
+
+def test_only_one_tensor_can_come_from_stdin(capsys: pytest.CaptureFixture[str]) -> None:
+    err = fail(capsys, "eval", "mse", "--y-true", "-", "--y-pred", "-")
+    assert "only one of --y-true, --y-pred and --sample-weight can read stdin" in err
+
+
+def test_a_csv_header_row_is_skipped(
+    tmp_path: Path, seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, p = seed_files["csv"]
+    t = tmp_path / "with_header.csv"
+    t.write_text("a,b,c\n" + "\n".join(",".join(str(x) for x in row) for row in Y_TRUE) + "\n")
+    result = run_json(capsys, "eval", "mse", "--y-true", str(t), "--y-pred", str(p))
+    np.testing.assert_allclose(result["per_sample"], SEED_MSE, rtol=1e-6)
+
+
+def test_a_csv_row_of_names_after_the_first_is_still_an_error(
+    tmp_path: Path, seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, p = seed_files["csv"]
+    t = tmp_path / "t.csv"
+    t.write_text("0,1,1\na,b,c\n")
+    assert "line 2: 'a' is not a number" in fail(
+        capsys, "eval", "mse", "--y-true", str(t), "--y-pred", str(p)
+    )
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lossd {app.__version__}"
+
+
+def test_lossd_alone_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: lossd") and "serve" in out and "eval" in out
