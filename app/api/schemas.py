@@ -274,7 +274,11 @@ class BatchItem(TensorPair):
 
     id: str | None = Field(None, description="Echoed in the result.", examples=["run-42"])
     # Titles name these unions in generated SDKs (else ``Loss``, ``LossAnyOfInner``).
-    loss: str | list[Annotated[str | LossRef, Field(title="LossChoice")]] = Field(
+    # A list names at least one loss: an empty one would answer 200 with nothing evaluated.
+    loss: (
+        str
+        | Annotated[list[Annotated[str | LossRef, Field(title="LossChoice")]], Field(min_length=1)]
+    ) = Field(
         title="LossSelection",
         description="A loss name, or a list of names / {name, options} objects evaluated on the "
         "same tensors (decoded once).",

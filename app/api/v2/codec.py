@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from app.api.json_tensors import Path, TensorText, parse_text, split_tensors
 from app.api.json_tensors import decode_tensor as decode_json_tensor
 from app.api.v2.types import InferenceRequest, ProtocolError, RequestInput, RequestOutput
+from app.losses import MAX_RANK
 
 Array = npt.NDArray[Any]
 
@@ -206,6 +207,7 @@ def decode_tensor(
         raise ProtocolError(
             f"input {name!r} has datatype {tensor.datatype!r}; supported: {', '.join(DATATYPES)}"
         )
+    check_shape(tensor, max_elements)
     count = math.prod(tensor.shape)
     if count > max_elements:
         raise ProtocolError(
@@ -233,6 +235,23 @@ def decode_tensor(
                 return array.reshape(tensor.shape)
         tensor.data = parse_text(text)  # declined: the exact checks below word the error
     return _from_json(tensor, dtype, count)
+
+
+def check_shape(tensor: RequestInput, max_elements: int) -> None:
+    """Refuse a shape no array can have: more axes than NumPy holds (:data:`MAX_RANK`), or an
+    axis longer than the element limit (``[0, 10**20]`` has no elements, yet no array has that
+    shape either). Checked before any array is made, so NumPy never raises on it."""
+    name, shape = tensor.name, tensor.shape
+    if len(shape) > MAX_RANK:
+        raise ProtocolError(
+            f"input {name!r}: shape has {len(shape)} axes; at most {MAX_RANK} are supported"
+        )
+    for axis, length in enumerate(shape):
+        if length > max_elements:
+            raise ProtocolError(
+                f"input {name!r}: axis {axis} of shape {shape} has length {length}, more than "
+                f"the element limit of {max_elements}"
+            )
 
 
 def _from_json(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> Array:
