@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.api.json_tensors import Path, ReparseBody, split_tensors
-from app.api.problems import ProblemError, from_loss_error, pointer, validation_problem
+from app.api.problems import ProblemError, from_loss_error, validation_problem
 from app.api.schemas import TENSOR_FIELDS
 from app.losses import LossError
 from app.results import dumps
@@ -104,14 +104,7 @@ def parse_json(
         return model.model_validate_json(body, context=context)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        if errors and errors[0]["type"] == "json_invalid":
-            raise ProblemError(
-                400,
-                f"malformed JSON: {errors[0]['msg']}",
-                slug="malformed-json",
-                errors=[(pointer(*prefix), str(errors[0]["msg"]))],
-            ) from None
-        raise validation_problem(errors, prefix) from None
+        raise validation_problem(errors, prefix, model.model_fields) from None
     except LossError as exc:
         raise from_loss_error(exc, prefix) from None
 

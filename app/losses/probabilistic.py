@@ -142,7 +142,7 @@ def _pick(y_pred: FloatArray, labels: npt.NDArray[np.intp], axis: int) -> FloatA
     before, after = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
     view = y_pred.reshape(before, shape[axis], after)
     picked = np.take_along_axis(view, labels.reshape(before, 1, after), axis=1)
-    return picked.reshape(shape[:axis] + (1,) + shape[axis + 1 :])
+    return picked.reshape((*shape[:axis], 1, *shape[axis + 1 :]))
 
 
 @loss(

@@ -2,8 +2,9 @@
 
 Each loss declares its spec (aliases, class name, options, formula, doc) on its function with
 ``@loss`` (``spec.py``); this module lists those functions in catalogue order and resolves names.
-Names resolve ASCII case-insensitively (``fold``): the Keras 3 function name (canonical), Keras 2 and short
-aliases, the Keras 3 class name, and the R interface's ``loss_`` prefix before any of those.
+Names resolve ASCII case-insensitively (``fold``): the Keras 3 function name (canonical), Keras 2
+and short aliases, the Keras 3 class name, and the R interface's ``loss_`` prefix before any of
+those.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ LOSSES: tuple[LossSpec, ...] = tuple(
 _unlisted = [s.name for s in declared() if s not in LOSSES]
 if _unlisted:  # a function declared with @loss but left out of the catalogue above
     raise RuntimeError(f"losses declared but not in the catalogue: {_unlisted}")
+
 
 def fold(name: str) -> str:
     """``name`` as the registry keys it: ASCII spaces stripped, ASCII letters lower-cased, and

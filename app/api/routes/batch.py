@@ -25,7 +25,7 @@ from app.api.json_tensors import (
     split_tensors,
 )
 from app.api.openapi import json_body, problem_responses
-from app.api.problems import ProblemError, from_loss_error, validation_problem
+from app.api.problems import ProblemError, from_loss_error, problem, validation_problem
 from app.api.schemas import (
     TENSOR_FIELDS,
     BatchItem,
@@ -33,6 +33,7 @@ from app.api.schemas import (
     BatchResponse,
     LossRef,
 )
+from app.errors import malformed_json
 from app.losses import LossError, UnknownLossError
 from app.observability import observation
 from app.results import evaluation_fields
@@ -84,7 +85,7 @@ def _run_batch(
     except ValueError as exc:
         if split is not None:
             raise ReparseBody from None
-        raise ProblemError(400, f"malformed JSON: {exc}", slug="malformed-json") from None
+        raise problem(malformed_json(str(exc))) from None
     items = envelope.get("items") if isinstance(envelope, dict) else None
     if not isinstance(items, list) or set(envelope) != {"items"}:
         raise ProblemError(
@@ -129,7 +130,8 @@ def run_item(
         try:
             item = validate_item(raw, context, texts)
         except ValidationError as exc:
-            raise validation_problem(exc.errors(include_url=False), ("items", i)) from None
+            errors = exc.errors(include_url=False)
+            raise validation_problem(errors, ("items", i), BatchItem.model_fields) from None
         except LossError as exc:
             raise from_loss_error(exc, ("items", i)) from None
         results = [evaluate_ref(i, j, ref, item) for j, ref in enumerate(_refs(item))]

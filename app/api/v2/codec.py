@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from app.api.json_tensors import Path, TensorText, parse_text, split_tensors
 from app.api.json_tensors import decode_tensor as decode_json_tensor
 from app.api.v2.types import InferenceRequest, ProtocolError, RequestInput, RequestOutput
+from app.errors import V2, validation_report
 from app.losses import MAX_RANK
 
 Array = npt.NDArray[Any]
@@ -107,24 +108,19 @@ def parse_request(
     try:
         return InferenceRequest.model_validate_json(header), {}
     except ValidationError as exc:
-        raise ProtocolError(describe_validation_error(exc)) from None
+        raise describe_validation_error(exc) from None
 
 
-def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
-    """The first ``limit`` problems of ``exc`` as one line: ``inputs[0].shape[1]: <message>``."""
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    if errors and errors[0]["type"] == "json_invalid":
-        return f"malformed JSON: {errors[0]['msg'].removeprefix('Invalid JSON: ')}"
-    parts = [f"{_location(e['loc'])}: {e['msg']}" for e in errors[:limit]]
-    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
-    return "; ".join(parts) + more
+def describe_validation_error(exc: ValidationError) -> ProtocolError:
+    """Pydantic's errors in the protocol's words (:func:`app.errors.validation_report`):
+    ``inputs[0].shape: Field required``, the first few joined by ``;``."""
+    errors = exc.errors(include_url=False, include_context=False)
+    found = validation_report(errors, V2, fields=_FIELDS)
+    return ProtocolError(found.detail, status=found.status)
 
 
-def _location(loc: Sequence[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text or "request"
+#: The names a request and its inputs take, for the hint on a camelCase name.
+_FIELDS = frozenset({*InferenceRequest.model_fields, *RequestInput.model_fields})
 
 
 def decode_inputs(
