@@ -248,3 +248,21 @@ def test_trailing_slash_is_a_404_naming_the_path_without_it(client: TestClient) 
     assert "drop the trailing slash: /v1/losses" in problem["detail"]
     r = client.post("/v2/models/mse/infer/", json={}, follow_redirects=False)
     assert_v2_error(r, 404, "/v2/models/mse/infer/")
+
+
+def test_an_option_on_a_stream_line_says_it_goes_in_the_query(client: TestClient) -> None:
+    line = b'{"y_true": [[1.0]], "y_pred": [[0.5]], "from_logits": true}\n'
+    r = client.post(
+        "/v1/losses/binary_crossentropy/stream", content=line, headers={"content-type": NDJSON}
+    )
+    problem = assert_problem(r, 422, "/line/1/from_logits")
+    assert 'send it in the query, ?options={"from_logits": true}' in problem["detail"]
+
+
+def test_engine_errors_on_v2_name_inputs_and_parameters(client: TestClient) -> None:
+    body = {
+        "inputs": [v2_input("y_true", [1, 2], [0, 1]), v2_input("y_pred", [1, 2], [0.5, 0.5])],
+        "parameters": {"label_smoothing": 2},
+    }
+    r = client.post("/v2/models/binary_crossentropy/infer", json=body)
+    assert_v2_error(r, 400, "parameter 'label_smoothing': label_smoothing must be in [0, 1]")
