@@ -18,7 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from app.api.policy import policy_of
 from app.api.v2.types import ProtocolError
@@ -188,23 +189,27 @@ def allowed_methods(request: Request) -> str:
 
 
 def unknown_path(request: Request) -> ProblemError:
-    """A 404 for a path no route serves, saying where the API is described.
-
-    A path with a trailing slash is not redirected (Starlette's empty 307, which a client
-    posting a body rarely follows): its 404 names the path that does exist.
-    """
+    """A 404 for a path no route serves, saying where the API is described (or, for a path
+    with a trailing slash, which path does exist: see :func:`slash_hint`)."""
     path = request.url.path
-    trimmed = path.rstrip("/")
-    if trimmed != path and trimmed and _routed(request, trimmed):
-        detail = f"no endpoint at {path}; drop the trailing slash: {trimmed}"
-    else:
-        detail = (
-            f"no endpoint at {path}; GET /v1/losses lists the losses, POST /v1/losses/{{name}} "
-            "evaluates one, and /docs describes every endpoint"
-        )
+    hint = slash_hint(request.scope, request.app.router.routes)
+    detail = f"no endpoint at {path}" + (
+        hint
+        or "; GET /v1/losses lists the losses, POST /v1/losses/{name} evaluates one, and /docs "
+        "describes every endpoint"
+    )
     return ProblemError(404, detail, slug="unknown-path", errors=[("/path", detail)])
 
 
-def _routed(request: Request, path: str) -> bool:
-    scope = {**request.scope, "path": path}
-    return any(r.matches(scope)[0] is not Match.NONE for r in request.app.router.routes)
+def slash_hint(scope: Scope, routes: Iterable[BaseRoute]) -> str:
+    """``"; drop the trailing slash: /v1/losses/mse"`` when one of ``routes`` serves the path
+    without its trailing slash, else nothing. Such a path is answered 404 with this hint, on
+    /v1 and /v2 alike, rather than redirected (Starlette's empty 307, which a client posting a
+    body rarely follows)."""
+    path: str = scope["path"]
+    trimmed = path.rstrip("/")
+    if trimmed == path or not trimmed:
+        return ""
+    moved = {**scope, "path": trimmed}
+    served = any(route.matches(moved)[0] is not Match.NONE for route in routes)
+    return f"; drop the trailing slash: {trimmed}" if served else ""

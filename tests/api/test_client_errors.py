@@ -247,7 +247,9 @@ def test_trailing_slash_is_a_404_naming_the_path_without_it(client: TestClient) 
     problem = assert_problem(client.get("/v1/losses/", follow_redirects=False), 404)
     assert "drop the trailing slash: /v1/losses" in problem["detail"]
     r = client.post("/v2/models/mse/infer/", json={}, follow_redirects=False)
-    assert_v2_error(r, 404, "/v2/models/mse/infer/")
+    assert_v2_error(
+        r, 404, "/v2/models/mse/infer/", "drop the trailing slash: /v2/models/mse/infer"
+    )
 
 
 def test_an_option_on_a_stream_line_says_it_goes_in_the_query(client: TestClient) -> None:
