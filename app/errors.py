@@ -32,8 +32,9 @@ SETTINGS = frozenset({"dtype", "reduction"})
 class Vocabulary:
     """How one protocol names the parts of a request, and its status for invalid input.
 
-    ``tensor``, ``option`` and ``setting`` are format strings of a field's name; ``location``
-    says whether places are JSON pointers (``/items/0/y_pred``) or dotted (``inputs[0].shape``).
+    ``tensor``, ``option`` and ``setting`` are format strings of a field's name; ``pointers``
+    says whether places are JSON pointers (``/items/0/y_pred``) or dotted (``inputs[0].shape``);
+    ``options_field`` is where a loss's options go (``options``, ``parameters``).
     """
 
     loss: str

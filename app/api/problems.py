@@ -108,8 +108,8 @@ ACRONYMS = frozenset({"json", "ndjson", "api", "url", "http", "id"})
 
 def title(slug: str) -> str:
     """A problem's title from its slug: ``too-many-elements`` -> ``Too many elements``."""
-    words = [w.upper() if w in ACRONYMS else w for w in slug.split("-")]
-    return " ".join(words)[:1].upper() + " ".join(words)[1:]
+    text = " ".join(w.upper() if w in ACRONYMS else w for w in slug.split("-"))
+    return text[:1].upper() + text[1:]
 
 
 def problem(found: ErrorReport) -> ProblemError:
