@@ -135,6 +135,9 @@ def _describe(x: Any) -> str:
     return "an object" if isinstance(x, dict) else type(x).__name__
 
 
+_FLOAT_MAX = float(np.finfo(np.float64).max)  # a Python float: compared with any int exactly
+
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float | np.number) and not isinstance(x, bool)
 
@@ -156,6 +159,8 @@ def _first_problem(
     depth = len(index)
     if depth == len(expected):
         if _is_number(data):
+            if isinstance(data, int) and abs(data) > _FLOAT_MAX:  # JSON integers are unbounded
+                return index, "value is too large for a float; only finite numbers are accepted"
             return None
         if isinstance(data, list | tuple):
             return index, f"expected a number, found a list of {len(data)} values"

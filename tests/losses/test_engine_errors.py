@@ -393,3 +393,12 @@ def test_every_loss_at_numpys_rank_limit_answers_or_refuses() -> None:
         # Refused with a located error is fine; anything else (IndexError, ...) is not.
         with contextlib.suppress(LossError):
             evaluate(spec, y_true, nested(64, 0.5))
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_an_integer_past_float_range_in_a_tensor_is_located(sign: int) -> None:
+    # np.asarray keeps 10**400 as a Python object; the error says which value, not "not
+    # rectangular".
+    raises(
+        InvalidInputError, "y_pred", (1, 0), "too large", y_pred=[[0.5, 0.5], [sign * HUGE, 0.5]]
+    )
