@@ -20,9 +20,11 @@ from pydantic import (
     PrivateAttr,
     StrictFloat,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic.json_schema import WithJsonSchema
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from app.api.json_tensors import TensorText, decode_tensor, parse_text
@@ -287,6 +289,16 @@ class BatchItem(TensorPair):
     options: Options = Field(default_factory=dict)
     reduction: ReductionName = "sum_over_batch_size"
     dtype: DTypeField = "float32"
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _names_a_loss(cls, value: Any) -> Any:
+        # One error that says what to send, rather than one per member of the union.
+        if isinstance(value, list) and not value:
+            raise PydanticCustomError(
+                "too_short", "name at least one loss: a name, or a non-empty list of names"
+            )
+        return value
 
 
 class BatchRequest(BaseModel):

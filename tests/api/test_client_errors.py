@@ -178,6 +178,13 @@ def test_batch_loss_must_name_at_least_one_loss(client: TestClient, loss: Any) -
     result = r.json()["results"][0]
     assert result["status"] == 422, result
     assert "/items/0/loss" in [e["pointer"] for e in result["error"]["errors"]]
+    if loss == []:
+        assert result["error"]["errors"] == [
+            {
+                "pointer": "/items/0/loss",
+                "detail": "name at least one loss: a name, or a non-empty list of names",
+            }
+        ]
 
 
 KELVIN = "%E2%84%AAld"  # "Kld" with the KELVIN SIGN, which str.lower() folds to "k"
