@@ -141,8 +141,8 @@ def validation_problem(
 def install(app: FastAPI) -> None:
     """Answer every error, FastAPI's and Starlette's included, with problem+json."""
 
-    def answer(request: Request, problem: ProblemError) -> Response:
-        return problem.response(v2=policy_of(request.scope).v2)
+    def answer(request: Request, refused: ProblemError) -> Response:
+        return refused.response(v2=policy_of(request.scope).v2)
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> Response:

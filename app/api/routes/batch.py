@@ -131,12 +131,12 @@ def run_item(
     try:
         item = validate(BatchItem, fast if texts else None, slow, ("items", i))
         results = [evaluate_ref(i, j, ref, item) for j, ref in enumerate(_refs(item))]
-    except ProblemError as problem:
+    except ProblemError as refused:
         return {
             "id": item_id,
-            "status": problem.status,
+            "status": refused.status,
             "results": None,
-            "error": problem.to_dict(),
+            "error": refused.to_dict(),
         }
     return {"id": item.id, "status": 200, "results": results, "error": None}
 
