@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import SecretStr, ValidationError
 
 from app import __version__
+from app.errors import CLI, report
 from app.losses import LOSSES, REDUCTIONS, LossError, LossSpec, evaluate
 from app.observability.serve import prepare_metrics_dir, uvicorn_logging
 from app.results import dumps, evaluation_fields
@@ -374,18 +375,10 @@ def run_eval(args: argparse.Namespace) -> int:
             dtype=args.dtype,
         )
     except LossError as exc:
-        raise CliError(_loss_error_text(exc)) from None
+        raise CliError(report(exc, CLI).detail) from None
     result = evaluation_fields(evaluation)
     print(dumps(result).decode() if args.json else human_report(result))
     return 0
-
-
-def _loss_error_text(exc: LossError) -> str:
-    where = exc.field + "".join(f"[{i}]" for i in exc.index)
-    # Most messages already start with the option or tensor they are about.
-    if not where or where == "loss" or exc.message.startswith(where.split(".")[-1]):
-        return exc.message
-    return f"{where}: {exc.message}"
 
 
 # --------------------------------------------------------------------------------------------

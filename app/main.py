@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
         generate_unique_id_function=openapi.unique_id,
+        # A trailing slash is a 404 naming the path without it, not an empty 307 redirect.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.ready = False

@@ -45,6 +45,7 @@ def raw(id: str, content: bytes, status: int) -> BadInput:
 
 
 DEEP_80 = json.loads("[" * 80 + "1" + "]" * 80)  # 1 in 80 nested lists: valid JSON, no tensor
+RANK_65 = json.loads("[" * 65 + "1" + "]" * 65)  # a tensor of shape (1,) * 65: past NumPy's 64
 BAD_INPUTS: list[BadInput] = [
     # --- valid JSON, invalid tensors, options or fields: 422 with a pointer ------------------
     doc("ragged", {"y_true": SEED_TRUE, "y_pred": [[1, 1, 0], [1, 0, 1, 1]]}, 422, "/y_pred/1"),
@@ -69,6 +70,10 @@ BAD_INPUTS: list[BadInput] = [
     doc("bad dtype", {**SEED, "dtype": "float16"}, 422, "/dtype"),
     doc("bad sample_weight", {**SEED, "sample_weight": [1, 2, 3]}, 422, "/sample_weight"),
     doc("too large for float32", {"y_true": [[1e39]], "y_pred": [[0]]}, 422, "/y_true/0/0"),
+    # Issue 11: deeper than NumPy's 64 axes; an option beside the tensors; camelCase names.
+    doc("rank 65", {"y_true": RANK_65, "y_pred": RANK_65}, 422, "/y_true"),
+    doc("option at top level", {**SEED, "from_logits": True}, 422, "/from_logits"),
+    doc("camelCase field", {"y_true": SEED_TRUE, "yPred": SEED_PRED}, 422, "/yPred"),
     # A flattening parser reads each of these as four numbers in a 2x2 tensor.
     doc(
         "list for a number", {"y_true": [[1, [2]], [3, 4]], "y_pred": SEED_PRED}, 422, "/y_true/0/1"
@@ -83,6 +88,11 @@ BAD_INPUTS: list[BadInput] = [
     raw("-Infinity literal", b'{"y_true": [[1]], "y_pred": [[-Infinity]]}', 422),
     raw("number overflowing float64", b'{"y_true": [[1e400]], "y_pred": [[1]]}', 422),
     raw("integer beyond 64 bits", b'{"y_true": [[1' + b"0" * 400 + b']], "y_pred": [[1]]}', 422),
+    raw(
+        "integer beyond float weight",
+        b'{"y_true": [[1]], "y_pred": [[1]], "sample_weight": 1' + b"0" * 400 + b"}",
+        422,
+    ),
     raw("top-level list", b"[1, 2]", 422),
     raw("top-level null", b"null", 422),
     # --- not JSON at all: 400 ---------------------------------------------------------------

@@ -574,3 +574,23 @@ def test_lossd_alone_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: lossd") and "serve" in out and "eval" in out
+
+
+def test_eval_names_match_ascii_case_only(
+    seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["csv"]
+    err = fail(capsys, "eval", "\u212ald", "--y-true", str(t), "--y-pred", str(p))
+    assert err.startswith("lossd eval: error: unknown loss '\u212ald'")
+    assert run_json(capsys, "eval", "KLD", "--y-true", str(t), "--y-pred", str(p))["loss"] == (
+        "kl_divergence"
+    )
+
+
+def test_eval_option_errors_name_the_option(
+    seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["csv"]
+    err = fail(capsys, "eval", "huber", "--y-true", str(t), "--y-pred", str(p), "--option",
+               "delta=1" + "0" * 400)  # fmt: skip
+    assert err.startswith("lossd eval: error: option 'delta': delta must be a finite number")

@@ -11,7 +11,7 @@ JSON pointer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.api.json_tensors import Path, ReparseBody, split_tensors
-from app.api.problems import ProblemError, from_loss_error, pointer, validation_problem
+from app.api.problems import ProblemError, from_loss_error, validation_problem
 from app.api.schemas import TENSOR_FIELDS
 from app.losses import LossError
 from app.results import dumps
@@ -91,27 +91,40 @@ def parse_json(
 ) -> M:
     """Validate ``body`` into ``model`` (400 for malformed JSON, 422 for invalid content)."""
     split = split_tensors(body, is_tensor_field)
-    if split is not None:
-        try:
-            return model.model_validate_json(
-                split.envelope, context={**context, "tensors": split.under()}
-            )
-        except (ValidationError, ReparseBody):
-            pass  # parsed whole below, which says exactly what is wrong and where
-        except LossError as exc:  # every tensor decoded: the body is valid JSON
-            raise from_loss_error(exc, prefix) from None
-    try:
+
+    def fast() -> M:
+        assert split is not None
+        tensors = {**context, "tensors": split.under()}
+        return model.model_validate_json(split.envelope, context=tensors)
+
+    def slow() -> M:
         return model.model_validate_json(body, context=context)
+
+    return validate(model, fast if split is not None else None, slow, prefix)
+
+
+def validate(
+    model: type[M], fast: Callable[[], M] | None, slow: Callable[[], M], prefix: Sequence[str | int]
+) -> M:
+    """The one way a JSON object with tensors becomes ``model`` (a body, a stream line, a batch
+    item), its errors located under ``prefix``.
+
+    ``fast`` validates it with its tensors decoded from their text; when that declines (an
+    invalid envelope, a tensor the decoder cannot prove valid, a text that is not JSON alone),
+    ``slow`` validates it with its tensors as Python lists, whose errors say exactly what is
+    wrong. An engine error from ``fast`` is answered as it is: it is raised only once every
+    tensor has decoded, so it is the error ``slow`` would give, without parsing again.
+    """
+    try:
+        if fast is not None:
+            try:
+                return fast()
+            except (ValidationError, ReparseBody):
+                pass
+        return slow()
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        if errors and errors[0]["type"] == "json_invalid":
-            raise ProblemError(
-                400,
-                f"malformed JSON: {errors[0]['msg']}",
-                slug="malformed-json",
-                errors=[(pointer(*prefix), str(errors[0]["msg"]))],
-            ) from None
-        raise validation_problem(errors, prefix) from None
+        raise validation_problem(errors, prefix, model.model_fields) from None
     except LossError as exc:
         raise from_loss_error(exc, prefix) from None
 

@@ -39,6 +39,8 @@ import numpy as np
 import pydantic_core
 import simdjson
 
+from app.losses import MAX_RANK
+
 #: Bytes of tensor text parsed at a time: small enough to stay in cache, large enough that the
 #: per-block Python cost (a few microseconds) is noise.
 BLOCK_BYTES = 256 * 1024
@@ -78,8 +80,8 @@ def decode_tensor(text: TensorText, dtype: Any) -> Array | None:
         body[a:b].translate(None, _NUMBER_AND_SPACE) for a, b in _cuts(body, text.start, text.end)
     )
     shape = _shape_of(skeleton)
-    if shape is None or skeleton != _skeleton(shape):
-        return None
+    if shape is None or len(shape) > MAX_RANK or skeleton != _skeleton(shape):
+        return None  # (past MAX_RANK: no array holds it; the slow path says so)
     del skeleton
     out = np.empty(math.prod(shape), dtype=dtype)
     if out.size == 0:

@@ -8,8 +8,7 @@ being a JSON pointer into the request body (or ``/query/<name>``, ``/path/<name>
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -19,11 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from app.api.policy import policy_of
 from app.api.v2.types import ProtocolError
-from app.losses import LossError, UnknownLossError
+from app.errors import V1, V2, ErrorReport, pointer, report, validation_report
+from app.losses import LossError
 
 PROBLEM_JSON = "application/problem+json"
 #: Answers every operation may give, whatever its protocol (API keys, timeouts, shedding): on
@@ -78,9 +79,7 @@ class ProblemError(Exception):
         body: dict[str, Any] = {
             "type": f"urn:lossd:problem:{self.slug}" if self.slug else "about:blank",
             # Only a slug-less problem needs an HTTP phrase (499, say, has a slug and none).
-            "title": self.slug.replace("-", " ").capitalize()
-            if self.slug
-            else HTTPStatus(self.status).phrase,
+            "title": title(self.slug) if self.slug else HTTPStatus(self.status).phrase,
             "status": self.status,
             "detail": self.detail,
             "errors": [{"pointer": p, "detail": d} for p, d in self.errors],
@@ -103,41 +102,47 @@ class ProblemError(Exception):
         )
 
 
-def pointer(*parts: str | int) -> str:
-    """A JSON pointer from path parts, escaping ``~`` and ``/`` (RFC 6901)."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+#: Words a title keeps in capitals (``malformed-json`` is "Malformed JSON", not "Malformed json").
+ACRONYMS = frozenset({"json", "ndjson", "api", "url", "http", "id"})
 
 
-def from_loss_error(error: LossError, prefix: Sequence[str | int] = ()) -> ProblemError:
-    """Map an engine error to a problem. ``prefix`` locates the request part it came from: the
-    loss name itself for an unknown loss, else the object holding the tensors or options."""
-    if isinstance(error, UnknownLossError):
-        return ProblemError(
-            404,
-            error.message,
-            slug="unknown-loss",
-            errors=[(pointer(*prefix) if prefix else "/path/name", error.message)],
-            suggestions=error.suggestions,
-        )
-    parts = [*prefix, *error.field.split(".")] if error.field else list(prefix)
-    where = pointer(*parts, *error.index)
-    slug = "invalid-option" if error.field.startswith("options") else "invalid-input"
-    # "y_pred: row 3 has 4 values, expected 5"; messages that already name the field stand alone
-    named = error.field and error.message.startswith(error.field)
-    detail = error.message if named else f"{error.field or 'request'}: {error.message}"
+def title(slug: str) -> str:
+    """A problem's title from its slug: ``too-many-elements`` -> ``Too many elements``."""
+    text = " ".join(w.upper() if w in ACRONYMS else w for w in slug.split("-"))
+    return text[:1].upper() + text[1:]
+
+
+def problem(found: ErrorReport) -> ProblemError:
+    """An :class:`~app.errors.ErrorReport` as a problem: its locations as JSON pointers."""
     return ProblemError(
-        422,
-        detail,
-        slug=slug,
-        errors=[(where, error.message)],
+        found.status,
+        found.detail,
+        slug=found.slug,
+        errors=[(pointer(*where), message) for where, message in found.errors],
+        suggestions=found.suggestions,
     )
+
+
+def from_loss_error(
+    error: LossError, prefix: Sequence[str | int] = (), *, v2: bool = False
+) -> ProblemError:
+    """An engine error as a problem (:func:`app.errors.report`); ``v2`` words it as the Open
+    Inference Protocol does (a problem on /v2 is answered as ``{"error": detail}``)."""
+    return problem(report(error, V2 if v2 else V1, tuple(prefix)))
+
+
+def validation_problem(
+    errors: Sequence[Any], prefix: Sequence[str | int] = (), fields: Collection[str] = ()
+) -> ProblemError:
+    """A 422 (400 for malformed JSON) from Pydantic's errors (``app.errors.validation_report``)."""
+    return problem(validation_report(errors, V1, tuple(prefix), fields))
 
 
 def install(app: FastAPI) -> None:
     """Answer every error, FastAPI's and Starlette's included, with problem+json."""
 
-    def answer(request: Request, problem: ProblemError) -> Response:
-        return problem.response(v2=policy_of(request.scope).v2)
+    def answer(request: Request, refused: ProblemError) -> Response:
+        return refused.response(v2=policy_of(request.scope).v2)
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> Response:
@@ -145,7 +150,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LossError)
     async def _loss(request: Request, exc: LossError) -> Response:
-        return answer(request, from_loss_error(exc))
+        return answer(request, from_loss_error(exc, v2=policy_of(request.scope).v2))
 
     @app.exception_handler(ProtocolError)
     async def _protocol(request: Request, exc: ProtocolError) -> Response:
@@ -157,11 +162,13 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
+        if exc.status_code == 404 and detail == HTTPStatus.NOT_FOUND.phrase:  # no route matched
+            return answer(request, unknown_path(request))
         return answer(request, ProblemError(exc.status_code, detail, headers=headers))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        return answer(request, validation_problem(exc.errors()))
+        return answer(request, validation_problem(exc.errors()))  # query and path parameters
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -181,25 +188,28 @@ def allowed_methods(request: Request) -> str:
     )
 
 
-# Pydantic names the union member it tried inside ``loc`` ("str", "list[union[str,LossRef]]",
-# "function-after[...]"); those are not places in the request body.
-_UNION_LABELS = re.compile(r"^(str|int|float|bool|none|list|dict)$|[\[\]]")
+def unknown_path(request: Request) -> ProblemError:
+    """A 404 for a path no route serves, saying where the API is described (or, for a path
+    with a trailing slash, which path does exist: see :func:`slash_hint`)."""
+    path = request.url.path
+    hint = slash_hint(request.scope, request.app.router.routes)
+    detail = f"no endpoint at {path}" + (
+        hint
+        or "; GET /v1/losses lists the losses, POST /v1/losses/{name} evaluates one, and /docs "
+        "describes every endpoint"
+    )
+    return ProblemError(404, detail, slug="unknown-path", errors=[("/path", detail)])
 
 
-def _is_union_label(part: str | int) -> bool:
-    return isinstance(part, str) and bool(_UNION_LABELS.search(part))
-
-
-def validation_problem(errors: Sequence[Any], prefix: Sequence[str | int] = ()) -> ProblemError:
-    """A 422 from Pydantic's error list, each error located by a JSON pointer."""
-    items = []
-    for err in errors:
-        loc = [p for p in err.get("loc", ()) if p != "body" and not _is_union_label(p)]
-        if loc and loc[0] in ("query", "path", "header"):
-            where = pointer(*loc)
-        else:
-            where = pointer(*prefix, *loc)
-        items.append((where, str(err.get("msg", "invalid value"))))
-    first = f"{items[0][0] or '/'}: {items[0][1]}" if items else "invalid request"
-    more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
-    return ProblemError(422, first + more, slug="invalid-input", errors=items)
+def slash_hint(scope: Scope, routes: Iterable[BaseRoute]) -> str:
+    """``"; drop the trailing slash: /v1/losses/mse"`` when one of ``routes`` serves the path
+    without its trailing slash, else nothing. Such a path is answered 404 with this hint, on
+    /v1 and /v2 alike, rather than redirected (Starlette's empty 307, which a client posting a
+    body rarely follows)."""
+    path: str = scope["path"]
+    trimmed = path.rstrip("/")
+    if trimmed == path or not trimmed:
+        return ""
+    moved = {**scope, "path": trimmed}
+    served = any(route.matches(moved)[0] is not Match.NONE for route in routes)
+    return f"; drop the trailing slash: {trimmed}" if served else ""

@@ -20,9 +20,11 @@ from pydantic import (
     PrivateAttr,
     StrictFloat,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic.json_schema import WithJsonSchema
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
 from app.api.json_tensors import TensorText, decode_tensor, parse_text
@@ -274,7 +276,11 @@ class BatchItem(TensorPair):
 
     id: str | None = Field(None, description="Echoed in the result.", examples=["run-42"])
     # Titles name these unions in generated SDKs (else ``Loss``, ``LossAnyOfInner``).
-    loss: str | list[Annotated[str | LossRef, Field(title="LossChoice")]] = Field(
+    # A list names at least one loss: an empty one would answer 200 with nothing evaluated.
+    loss: (
+        str
+        | Annotated[list[Annotated[str | LossRef, Field(title="LossChoice")]], Field(min_length=1)]
+    ) = Field(
         title="LossSelection",
         description="A loss name, or a list of names / {name, options} objects evaluated on the "
         "same tensors (decoded once).",
@@ -283,6 +289,16 @@ class BatchItem(TensorPair):
     options: Options = Field(default_factory=dict)
     reduction: ReductionName = "sum_over_batch_size"
     dtype: DTypeField = "float32"
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _names_a_loss(cls, value: Any) -> Any:
+        # One error that says what to send, rather than one per member of the union.
+        if isinstance(value, list) and not value:
+            raise PydanticCustomError(
+                "too_short", "name at least one loss: a name, or a non-empty list of names"
+            )
+        return value
 
 
 class BatchRequest(BaseModel):

@@ -10,11 +10,12 @@ from app.losses.evaluate import Evaluation, evaluate, evaluate_tensors
 from app.losses.options import OptionSpec
 from app.losses.reduction import REDUCTIONS, Reduced, reduce
 from app.losses.registry import LOSSES, LossSpec, all_names, resolve
-from app.losses.tensors import DTYPES, Tensors, check_tensor, to_array
+from app.losses.tensors import DTYPES, MAX_RANK, Tensors, check_tensor, to_array
 
 __all__ = [
     "DTYPES",
     "LOSSES",
+    "MAX_RANK",
     "REDUCTIONS",
     "Evaluation",
     "InvalidInputError",

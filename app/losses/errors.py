@@ -25,8 +25,7 @@ class UnknownLossError(LossError):
     """A loss name that resolves to nothing; ``suggestions`` holds the closest valid names."""
 
     def __init__(self, name: str, suggestions: Sequence[str]) -> None:
-        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        super().__init__(f"unknown loss {name!r}{hint}", field="loss")
+        super().__init__(f"unknown loss {name!r}{did_you_mean(suggestions)}", field="loss")
         self.name = name
         self.suggestions = list(suggestions)
 
@@ -37,3 +36,8 @@ class InvalidInputError(LossError):
 
 class InvalidOptionError(LossError):
     """An option the loss does not take, of the wrong type, or out of range."""
+
+
+def did_you_mean(suggestions: Sequence[str]) -> str:
+    """``"; did you mean 'mse', 'msle'?"``, or nothing without suggestions."""
+    return f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""

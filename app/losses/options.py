@@ -31,7 +31,7 @@ class OptionSpec:
         if self.type == "boolean":
             if not isinstance(value, bool):
                 raise InvalidOptionError(
-                    f"{self.name} must be true or false, got {value!r}", field=field
+                    f"{self.name} must be true or false, got {shown(value)}", field=field
                 )
             return value
         if self.type == "integer_or_null" and value is None:
@@ -46,7 +46,7 @@ class OptionSpec:
                 if not axes or len(set(axes)) != len(axes):
                     raise InvalidOptionError(
                         f"{self.name} must be null, an integer or a non-empty list of distinct "
-                        f"integers, got {list(value)!r}",
+                        f"integers, got {shown(list(value))}",
                         field=field,
                     )
                 return axes
@@ -54,13 +54,9 @@ class OptionSpec:
         return self._number(value, field)
 
     def _number(self, value: Any, field: str) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
             raise InvalidOptionError(
-                f"{self.name} must be a finite number, got {value!r}", field=field
+                f"{self.name} must be a finite number, got {shown(value)}", field=field
             )
         low_ok = self.minimum is None or (
             value > self.minimum if self.exclusive_minimum else value >= self.minimum
@@ -68,7 +64,7 @@ class OptionSpec:
         high_ok = self.maximum is None or value <= self.maximum
         if not (low_ok and high_ok):
             raise InvalidOptionError(
-                f"{self.name} must be {self.range_text()}, got {value!r}", field=field
+                f"{self.name} must be {self.range_text()}, got {shown(value)}", field=field
             )
         return float(value)
 
@@ -81,12 +77,40 @@ class OptionSpec:
         return "any finite number"
 
 
+#: Integer options (axes, a class label) are NumPy indices: beyond int64 they mean nothing.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Longest ``repr`` of a client's value echoed back in a message.
+SHOWN_CHARS = 40
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut short: a 400-digit literal is not echoed back whole."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    digits = f" ({len(text)} digits)" if isinstance(value, int) else ""
+    return f"{text[: SHOWN_CHARS - 10]}...{digits}"
+
+
+def _finite(value: int | float) -> bool:
+    # JSON integers are unbounded: float(10**400) raises OverflowError, which is out of range.
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _integer(value: Any, name: str, field: str) -> int:
     # JSON has one number type: accept 2.0 as 2, but never 2.5 or true.
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidOptionError(f"{name} must be an integer, got {value!r}", field=field)
+        raise InvalidOptionError(f"{name} must be an integer, got {shown(value)}", field=field)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidOptionError(
+            f"{name} is out of range: an integer of 64 bits is expected, got {shown(value)}",
+            field=field,
+        )
     return value
 
 

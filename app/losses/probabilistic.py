@@ -7,7 +7,10 @@ to ``[eps, 1 - eps]`` exactly where Keras 3 clips them, so an exact 0 or 1 costs
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import numpy.typing as npt
 
 from app.losses.errors import InvalidInputError
 from app.losses.numerics import (
@@ -128,6 +131,20 @@ def sparse_valid_mask(y_true: FloatArray, ignore_class: int | None = None) -> np
     return np.asarray(y_true != ignore_class)
 
 
+def _pick(y_pred: FloatArray, labels: npt.NDArray[np.intp], axis: int) -> FloatArray:
+    """``y_pred[..., labels, ...]`` along ``axis``, keeping that axis (of length 1).
+
+    Taken from a 3-D view (before, classes, after): ``take_along_axis`` on ``y_pred`` itself
+    builds one index array per axis, and NumPy refuses 64 of them, so a rank-64 ``y_pred`` (the
+    most NumPy holds) would fail. The reshapes are views for a contiguous ``y_pred``.
+    """
+    shape = y_pred.shape
+    before, after = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
+    view = y_pred.reshape(before, shape[axis], after)
+    picked = np.take_along_axis(view, labels.reshape(before, 1, after), axis=1)
+    return picked.reshape((*shape[:axis], 1, *shape[axis + 1 :]))
+
+
 @loss(
     class_name="SparseCategoricalCrossentropy",
     formula="-log(clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)[y_true])",
@@ -170,8 +187,7 @@ def sparse_categorical_crossentropy(
     )
     # Only the labelled class's log-probability is needed: the same operations as on the whole
     # tensor (Keras sums one-hot * log_prob), applied to one element per sample.
-    index = np.expand_dims(labels, axis)
-    picked = np.take_along_axis(y_pred, index, axis=axis)
+    picked = _pick(y_pred, labels, axis)
     if from_logits:
         top = np.max(y_pred, axis=axis, keepdims=True)
         shifted = np.subtract(y_pred, top)

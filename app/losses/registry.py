@@ -2,8 +2,9 @@
 
 Each loss declares its spec (aliases, class name, options, formula, doc) on its function with
 ``@loss`` (``spec.py``); this module lists those functions in catalogue order and resolves names.
-Names resolve case-insensitively: the Keras 3 function name (canonical), Keras 2 and short
-aliases, the Keras 3 class name, and the R interface's ``loss_`` prefix before any of those.
+Names resolve ASCII case-insensitively (``fold``): the Keras 3 function name (canonical), Keras 2
+and short aliases, the Keras 3 class name, and the R interface's ``loss_`` prefix before any of
+those.
 """
 
 from __future__ import annotations
@@ -75,23 +76,35 @@ _unlisted = [s.name for s in declared() if s not in LOSSES]
 if _unlisted:  # a function declared with @loss but left out of the catalogue above
     raise RuntimeError(f"losses declared but not in the catalogue: {_unlisted}")
 
-_BY_NAME: dict[str, LossSpec] = {n.lower(): spec for spec in LOSSES for n in spec.names}
-if len(_BY_NAME) != sum(len({n.lower() for n in spec.names}) for spec in LOSSES):
+
+def fold(name: str) -> str:
+    """``name`` as the registry keys it: ASCII spaces stripped, ASCII letters lower-cased, and
+    nothing else touched. ``str.lower`` would fold Unicode too (KELVIN SIGN to ``k``), so a name
+    no client typed on purpose would resolve; a non-ASCII name stays unknown instead."""
+    return name.strip(" \t\r\n").translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+_BY_NAME: dict[str, LossSpec] = {fold(n): spec for spec in LOSSES for n in spec.names}
+if len(_BY_NAME) != sum(len({fold(n) for n in spec.names}) for spec in LOSSES):
     raise RuntimeError("two losses answer to the same name")
 _DISPLAY: dict[str, str] = {}
 for _spec in LOSSES:
     for _name in _spec.names:
-        _DISPLAY.setdefault(_name.lower(), _name)  # "mse" rather than "MSE" in suggestions
+        _DISPLAY.setdefault(fold(_name), _name)  # "mse" rather than "MSE" in suggestions
 
 
 def resolve(name: str) -> LossSpec:
-    """The loss ``name`` refers to (any accepted spelling, any case).
+    """The loss ``name`` refers to (any accepted spelling, ASCII case-insensitively).
 
     Raises :class:`UnknownLossError` with up to three close matches.
     """
-    spec = _BY_NAME.get(name.strip().lower())
+    key = fold(name)
+    spec = _BY_NAME.get(key)
     if spec is None:
-        close = difflib.get_close_matches(name.strip().lower(), _BY_NAME, n=12, cutoff=0.6)
+        close = difflib.get_close_matches(key, _BY_NAME, n=12, cutoff=0.6)
         suggestions: dict[str, str] = {}  # one spelling per loss, best match first
         for c in close:
             suggestions.setdefault(_BY_NAME[c].name, _DISPLAY[c])

@@ -15,6 +15,16 @@ from app.losses.errors import InvalidInputError
 from app.losses.numerics import FloatArray
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+#: The most axes a NumPy array may have (NPY_MAXDIMS: 64 since NumPy 2.0, 32 before). A deeper
+#: tensor cannot be held at all, so it is refused by rank rather than called "not rectangular".
+MAX_RANK = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
+
+
+def rank_error(rank: int, field: str) -> InvalidInputError:
+    """The error for a tensor of ``rank`` > :data:`MAX_RANK` in ``field``."""
+    return InvalidInputError(
+        f"tensor has rank {rank}; at most {MAX_RANK} axes are supported", field=field
+    )
 
 
 def to_array(data: Any, field: str, dtype: str = "float32", *, min_rank: int = 1) -> FloatArray:
@@ -29,7 +39,7 @@ def to_array(data: Any, field: str, dtype: str = "float32", *, min_rank: int = 1
     else:
         try:
             array = np.asarray(data)
-        except ValueError:  # NumPy refuses ragged nesting outright
+        except ValueError:  # NumPy refuses ragged nesting (and nesting past MAX_RANK) outright
             raise _diagnose(data, field) from None
     if array.dtype.kind not in "biuf":
         raise _diagnose(data, field)
@@ -103,6 +113,8 @@ def check_finite(array: FloatArray, field: str) -> None:
 def _diagnose(data: Any, field: str) -> InvalidInputError:
     """Find the first place where nested ``data`` is not a rectangular tensor of numbers."""
     expected = _shape_of_first(data)
+    if len(expected) > MAX_RANK:
+        return rank_error(len(expected), field)
     problem = _first_problem(data, expected, ())
     if problem is None:  # pragma: no cover - np.asarray failed for a reason we do not model
         return InvalidInputError("not a rectangular tensor of numbers", field=field)
@@ -121,6 +133,9 @@ def _describe(x: Any) -> str:
     if _is_number(x):
         return f"the number {x!r}"
     return "an object" if isinstance(x, dict) else type(x).__name__
+
+
+_FLOAT_MAX = float(np.finfo(np.float64).max)  # a Python float: compared with any int exactly
 
 
 def _is_number(x: Any) -> bool:
@@ -144,6 +159,8 @@ def _first_problem(
     depth = len(index)
     if depth == len(expected):
         if _is_number(data):
+            if isinstance(data, int) and abs(data) > _FLOAT_MAX:  # JSON integers are unbounded
+                return index, "value is too large for a float; only finite numbers are accepted"
             return None
         if isinstance(data, list | tuple):
             return index, f"expected a number, found a list of {len(data)} values"

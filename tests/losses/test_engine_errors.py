@@ -6,6 +6,7 @@ client (or the HTTP layer's problem+json) can point at the offending value.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -324,3 +325,80 @@ def test_every_error_is_a_loss_error() -> None:
         assert issubclass(cls, LossError)
     with pytest.raises(LossError):
         evaluate("mse", [[1, 2]], [[1, 2, 3]])
+
+
+# --- issue 11: values past what Python's float or NumPy can hold ------------------------------
+
+HUGE = 10**400  # JSON's integer literal "1" followed by 400 zeros, as the JSON parsers give it
+
+
+@pytest.mark.parametrize(
+    ("loss", "option"),
+    [("huber", "delta"), ("binary_focal_crossentropy", "gamma"), ("tversky", "alpha")],
+)
+@pytest.mark.parametrize("sign", [1, -1])
+def test_an_integer_past_float_range_is_an_invalid_option(
+    loss: str, option: str, sign: int
+) -> None:
+    # float(10**400) raises OverflowError: the option is refused as out of range, not a crash.
+    err = raises(InvalidOptionError, f"options.{option}", (), option, "finite number",
+                 loss=loss, options={option: sign * HUGE})  # fmt: skip
+    assert len(err.message) < 200, err.message  # the 401 digits are not echoed back whole
+
+
+def test_an_axis_past_any_rank_is_out_of_range() -> None:
+    err = raises(InvalidOptionError, "options.axis", (), "out of range",
+                 loss="categorical_crossentropy", options={"axis": HUGE})  # fmt: skip
+    assert len(err.message) < 200, err.message
+
+
+def nested(rank: int, value: float = 0.5) -> Any:
+    """One number nested in ``rank`` lists: a tensor of shape (1,) * rank."""
+    data: Any = value
+    for _ in range(rank):
+        data = [data]
+    return data
+
+
+def test_max_rank_is_numpys_limit() -> None:
+    from app.losses import MAX_RANK
+
+    assert np.empty((1,) * MAX_RANK).ndim == MAX_RANK
+    with pytest.raises(ValueError):
+        np.empty((1,) * (MAX_RANK + 1))
+
+
+@pytest.mark.parametrize("field", ["y_true", "y_pred"])
+def test_a_rank_past_numpys_limit_is_named(field: str) -> None:
+    # np.asarray refuses 65 levels of nesting; the error says why, not "not rectangular".
+    tensors = {"y_true": nested(64), "y_pred": nested(64), field: nested(65)}
+    raises(InvalidInputError, field, (), "rank 65", "at most 64", **tensors)
+
+
+def test_sparse_labels_at_numpys_rank_limit() -> None:
+    # y_pred of rank 64 (one class), labels of rank 63: take_along_axis cannot index 64 axes, the
+    # loss must still answer. One class, p = 1 clipped to 1 - 1e-7: -log(1 - 1e-7) in float32.
+    result = evaluate(
+        "sparse_categorical_crossentropy", nested(63, 0), nested(64, 1.0), dtype="float64"
+    ).result
+    assert result.per_sample.shape == (1,) * 63
+    assert result.mean == pytest.approx(-np.log(1 - 1e-7), rel=1e-6)
+
+
+def test_every_loss_at_numpys_rank_limit_answers_or_refuses() -> None:
+    from app.losses import LOSSES
+
+    for spec in LOSSES:
+        y_true = nested(63, 0) if spec.sparse_labels else nested(64, 0.0)
+        # Refused with a located error is fine; anything else (IndexError, ...) is not.
+        with contextlib.suppress(LossError):
+            evaluate(spec, y_true, nested(64, 0.5))
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_an_integer_past_float_range_in_a_tensor_is_located(sign: int) -> None:
+    # np.asarray keeps 10**400 as a Python object; the error says which value, not "not
+    # rectangular".
+    raises(
+        InvalidInputError, "y_pred", (1, 0), "too large", y_pred=[[0.5, 0.5], [sign * HUGE, 0.5]]
+    )

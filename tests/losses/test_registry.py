@@ -173,3 +173,22 @@ def test_class_names_exist_in_keras() -> None:
         assert CLASS_NAMES[spec.class_name] == spec.name
         # And the canonical name is the Keras 3 function name.
         assert callable(getattr(keras.losses, spec.name)), spec.name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u212ald",  # KELVIN SIGN K: str.lower() folds it to "k", so it resolved to kl_divergence
+        "MS\u0130",  # LATIN CAPITAL LETTER I WITH DOT ABOVE: lowers to "i" + a combining dot
+        "\uff4d\uff53\uff45",  # fullwidth "mse"
+        "mse\u00a0",  # a no-break space: not stripped as an ASCII space is
+    ],
+)
+def test_names_match_ascii_case_insensitively_only(name: str) -> None:
+    with pytest.raises(UnknownLossError) as info:
+        resolve(name)
+    assert info.value.name == name
+
+
+def test_ascii_case_and_spaces_still_fold() -> None:
+    assert resolve(" KLD ").name == resolve("Kullback_Leibler_Divergence").name == "kl_divergence"

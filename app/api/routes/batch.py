@@ -6,7 +6,6 @@ from typing import Any
 
 import pydantic_core
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from app.api.bodies import (
@@ -14,6 +13,7 @@ from app.api.bodies import (
     offload,
     read_body,
     require_content_type,
+    validate,
 )
 from app.api.deps import SettingsDep
 from app.api.json_tensors import (
@@ -25,7 +25,7 @@ from app.api.json_tensors import (
     split_tensors,
 )
 from app.api.openapi import json_body, problem_responses
-from app.api.problems import ProblemError, from_loss_error, validation_problem
+from app.api.problems import ProblemError, from_loss_error, problem
 from app.api.schemas import (
     TENSOR_FIELDS,
     BatchItem,
@@ -33,6 +33,7 @@ from app.api.schemas import (
     BatchResponse,
     LossRef,
 )
+from app.errors import malformed_json
 from app.losses import LossError, UnknownLossError
 from app.observability import observation
 from app.results import evaluation_fields
@@ -84,7 +85,7 @@ def _run_batch(
     except ValueError as exc:
         if split is not None:
             raise ReparseBody from None
-        raise ProblemError(400, f"malformed JSON: {exc}", slug="malformed-json") from None
+        raise problem(malformed_json(str(exc))) from None
     items = envelope.get("items") if isinstance(envelope, dict) else None
     if not isinstance(items, list) or set(envelope) != {"items"}:
         raise ProblemError(
@@ -109,36 +110,33 @@ def _run_batch(
     }
 
 
-def validate_item(raw: Any, context: dict[str, Any], texts: dict[Any, TensorText]) -> BatchItem:
-    """The item, its tensors decoded from their ``texts``; when that fails, validated again
-    with the texts parsed as Python lists, whose errors say exactly what is wrong."""
-    if texts:
-        try:
-            return BatchItem.model_validate(raw, context={**context, "tensors": texts})
-        except (ValidationError, LossError, ReparseBody):
-            raw = {**raw, **{name: parse_text(text) for name, text in texts.items()}}
-    return BatchItem.model_validate(raw, context=context)
-
-
 def run_item(
     i: int, raw: Any, context: dict[str, Any], texts: dict[Any, TensorText]
 ) -> dict[str, Any]:
-    """One item's result: 200 with one evaluation per loss, or the item's problem."""
+    """One item's result: 200 with one evaluation per loss, or the item's problem.
+
+    The item is validated as a single request's body is (:func:`app.api.bodies.validate`): its
+    tensors decoded from their ``texts`` when it has them, else (or when that declines) from
+    the texts parsed as Python lists.
+    """
     item_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+
+    def fast() -> BatchItem:
+        return BatchItem.model_validate(raw, context={**context, "tensors": texts})
+
+    def slow() -> BatchItem:
+        lists = {name: parse_text(text) for name, text in texts.items()}
+        return BatchItem.model_validate({**raw, **lists} if lists else raw, context=context)
+
     try:
-        try:
-            item = validate_item(raw, context, texts)
-        except ValidationError as exc:
-            raise validation_problem(exc.errors(include_url=False), ("items", i)) from None
-        except LossError as exc:
-            raise from_loss_error(exc, ("items", i)) from None
+        item = validate(BatchItem, fast if texts else None, slow, ("items", i))
         results = [evaluate_ref(i, j, ref, item) for j, ref in enumerate(_refs(item))]
-    except ProblemError as problem:
+    except ProblemError as refused:
         return {
             "id": item_id,
-            "status": problem.status,
+            "status": refused.status,
             "results": None,
-            "error": problem.to_dict(),
+            "error": refused.to_dict(),
         }
     return {"id": item.id, "status": 200, "results": results, "error": None}
 

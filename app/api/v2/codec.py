@@ -26,6 +26,8 @@ from pydantic import ValidationError
 from app.api.json_tensors import Path, TensorText, parse_text, split_tensors
 from app.api.json_tensors import decode_tensor as decode_json_tensor
 from app.api.v2.types import InferenceRequest, ProtocolError, RequestInput, RequestOutput
+from app.errors import V2, validation_report
+from app.losses import MAX_RANK
 
 Array = npt.NDArray[Any]
 
@@ -106,24 +108,19 @@ def parse_request(
     try:
         return InferenceRequest.model_validate_json(header), {}
     except ValidationError as exc:
-        raise ProtocolError(describe_validation_error(exc)) from None
+        raise describe_validation_error(exc) from None
 
 
-def describe_validation_error(exc: ValidationError, limit: int = 3) -> str:
-    """The first ``limit`` problems of ``exc`` as one line: ``inputs[0].shape[1]: <message>``."""
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    if errors and errors[0]["type"] == "json_invalid":
-        return f"malformed JSON: {errors[0]['msg'].removeprefix('Invalid JSON: ')}"
-    parts = [f"{_location(e['loc'])}: {e['msg']}" for e in errors[:limit]]
-    more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
-    return "; ".join(parts) + more
+def describe_validation_error(exc: ValidationError) -> ProtocolError:
+    """Pydantic's errors in the protocol's words (:func:`app.errors.validation_report`):
+    ``inputs[0].shape: Field required``, the first few joined by ``;``."""
+    errors = exc.errors(include_url=False, include_context=False)
+    found = validation_report(errors, V2, fields=_FIELDS)
+    return ProtocolError(found.detail, status=found.status)
 
 
-def _location(loc: Sequence[int | str]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text or "request"
+#: The names a request and its inputs take, for the hint on a camelCase name.
+_FIELDS = frozenset({*InferenceRequest.model_fields, *RequestInput.model_fields})
 
 
 def decode_inputs(
@@ -206,6 +203,7 @@ def decode_tensor(
         raise ProtocolError(
             f"input {name!r} has datatype {tensor.datatype!r}; supported: {', '.join(DATATYPES)}"
         )
+    check_shape(tensor, max_elements)
     count = math.prod(tensor.shape)
     if count > max_elements:
         raise ProtocolError(
@@ -233,6 +231,23 @@ def decode_tensor(
                 return array.reshape(tensor.shape)
         tensor.data = parse_text(text)  # declined: the exact checks below word the error
     return _from_json(tensor, dtype, count)
+
+
+def check_shape(tensor: RequestInput, max_elements: int) -> None:
+    """Refuse a shape no array can have: more axes than NumPy holds (:data:`MAX_RANK`), or an
+    axis longer than the element limit (``[0, 10**20]`` has no elements, yet no array has that
+    shape either). Checked before any array is made, so NumPy never raises on it."""
+    name, shape = tensor.name, tensor.shape
+    if len(shape) > MAX_RANK:
+        raise ProtocolError(
+            f"input {name!r}: shape has {len(shape)} axes; at most {MAX_RANK} are supported"
+        )
+    for axis, length in enumerate(shape):
+        if length > max_elements:
+            raise ProtocolError(
+                f"input {name!r}: axis {axis} of shape {shape} has length {length}, more than "
+                f"the element limit of {max_elements}"
+            )
 
 
 def _from_json(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> Array:

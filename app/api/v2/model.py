@@ -30,6 +30,7 @@ from app.api.v2.codec import (
     split_body,
 )
 from app.api.v2.types import RESERVED_PARAMETERS, MetadataTensor, ModelMetadata, ProtocolError
+from app.errors import V2, report
 from app.losses import REDUCTIONS, LossError, LossSpec, UnknownLossError, evaluate, resolve
 
 PLATFORM = "lossd"
@@ -45,8 +46,7 @@ def find_model(name: str, version: str | None = None) -> LossSpec:
     try:
         spec = resolve(name)
     except UnknownLossError as exc:
-        hint = f"; did you mean {', '.join(map(repr, exc.suggestions))}?" if exc.suggestions else ""
-        raise ProtocolError(f"unknown model {name!r}{hint}", status=404) from None
+        raise protocol_error(exc) from None
     if version is not None and version not in VERSIONS:
         raise ProtocolError(
             f"model {spec.name!r} has no version {version!r}; versions: {', '.join(VERSIONS)}",
@@ -115,20 +115,11 @@ def split_parameters(
     return options, reduction, dtype
 
 
-def describe_loss_error(exc: LossError) -> str:
-    """An engine error in the protocol's vocabulary: options are parameters, tensors inputs."""
-    field = exc.field
-    if field.startswith("options."):
-        where = f"parameter {field.removeprefix('options.')!r}"
-    elif field in ("dtype", "reduction"):
-        where = f"parameter {field!r}"
-    elif field in INPUTS:
-        where = f"input {field!r}"
-    else:
-        where = field
-    if exc.index:
-        where += f" at index {list(exc.index)}"
-    return f"{where}: {exc.message}" if where else exc.message
+def protocol_error(error: LossError) -> ProtocolError:
+    """An engine error in the protocol's vocabulary (:func:`app.errors.report`): losses are
+    models, options parameters, tensors inputs; invalid input is a 400."""
+    found = report(error, V2)
+    return ProtocolError(found.detail, status=found.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +179,7 @@ def run_inference(
             dtype=dtype,
         ).result
     except LossError as exc:
-        raise ProtocolError(describe_loss_error(exc)) from None
+        raise protocol_error(exc) from None
     float_type = np.dtype(dtype)
     values = {
         "per_sample": result.per_sample,

@@ -25,6 +25,7 @@ from app import __version__
 from app.api.bodies import read_body
 from app.api.deps import settings_of
 from app.api.openapi import json_body
+from app.api.problems import slash_hint
 from app.api.v2.codec import HEADER_LENGTH
 from app.api.v2.model import find_model, model_metadata, run_inference
 from app.api.v2.types import (
@@ -226,4 +227,6 @@ async def no_such_endpoint(request: Request, path: str) -> Response:
                     status=405,
                     headers={"Allow": allowed},
                 )
-    raise ProtocolError(f"no v2 endpoint at /v2/{path}", status=404)
+    others = [r for r in router.routes if getattr(r, "endpoint", None) is not no_such_endpoint]
+    hint = slash_hint(request.scope, others)
+    raise ProtocolError(f"no v2 endpoint at /v2/{path}{hint}", status=404)

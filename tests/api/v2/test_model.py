@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from app.api.v2.model import (
-    describe_loss_error,
     find_model,
     model_metadata,
+    protocol_error,
     run_inference,
     split_parameters,
 )
@@ -74,7 +74,7 @@ def test_parameters_split_into_options_reduction_and_dtype() -> None:
     ],
 )
 def test_engine_errors_speak_the_protocol(error: LossError, message: str) -> None:
-    assert describe_loss_error(error) == message
+    assert protocol_error(error).message == message
 
 
 def infer_body(**extra: Any) -> bytes:
