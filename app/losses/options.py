@@ -123,9 +123,9 @@ def bind_options(
     given = dict(given or {})
     unknown = sorted(set(given) - set(known))
     if unknown:
-        takes = ", ".join(sorted(known)) or "no options"
+        takes = f"its options are {', '.join(sorted(known))}" if known else "it takes no options"
         raise InvalidOptionError(
-            f"{loss} does not take the option {unknown[0]!r} (it takes: {takes})",
+            f"{loss} does not take the option {unknown[0]!r}; {takes}",
             field=f"options.{unknown[0]}",
         )
     return {
