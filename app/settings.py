@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -41,6 +41,20 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed by CORS, or * for any. Empty: CORS off."
     )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_when_set(cls, value: SecretStr) -> SecretStr:
+        """A key list that is set but holds no key (``" , "``: ``"$KEY1,$KEY2"`` with both
+        variables unset) is refused: it would start with authentication silently off. Only the
+        empty string (or no variable) means no keys."""
+        raw = value.get_secret_value()
+        if raw and not _split(raw):
+            raise ValueError(
+                "LOSSD_API_KEYS is set but holds no key; give at least one key, or leave it "
+                "empty (unset) to turn authentication off"
+            )
+        return value
     # Load shedding and timeouts, per worker process (app/api/gate.py, app/api/accounting.py)
     large_body_bytes: int = Field(
         1 * MiB, ge=1, description="A request body over this is large (needs a large permit)."
