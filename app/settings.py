@@ -55,6 +55,7 @@ class Settings(BaseSettings):
                 "empty (unset) to turn authentication off"
             )
         return value
+
     # Load shedding and timeouts, per worker process (app/api/gate.py, app/api/accounting.py)
     large_body_bytes: int = Field(
         1 * MiB, ge=1, description="A request body over this is large (needs a large permit)."
