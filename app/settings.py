@@ -75,6 +75,19 @@ class Settings(BaseSettings):
     graceful_timeout_s: float = Field(
         25.0, ge=0, description="Seconds requests in progress get to finish after SIGTERM."
     )
+    # What lossd sends back (app/results.py, app/api/bodies.py)
+    max_response_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="Largest JSON answer in bytes (422 past it). Default: LOSSD_MAX_BODY_BYTES.",
+    )
+
+    @property
+    def response_limit(self) -> int:
+        """The largest answer: ``LOSSD_MAX_RESPONSE_BYTES``, else the body limit. An answer is
+        held in memory whole, like a body, so bounding it like one keeps the README's memory
+        bound true of answers too; and what a client may send it may receive."""
+        return self.max_body_bytes if self.max_response_bytes is None else self.max_response_bytes
 
     @property
     def api_key_list(self) -> list[str]:

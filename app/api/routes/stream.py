@@ -92,7 +92,8 @@ async def evaluate_stream(
             slug="invalid-input",
             errors=[("/line/1", "expected at least one JSON line")],
         )
-    return ORJSONResponse(_result(spec, totals, reduction, dtype, per_sample))
+    answer = _result(spec, totals, reduction, dtype, per_sample)
+    return ORJSONResponse(answer, limit=settings.response_limit)
 
 
 def _parse_options(raw: str | None) -> dict[str, Any]:

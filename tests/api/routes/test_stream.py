@@ -111,3 +111,17 @@ def test_stream_lines_are_evaluated_off_the_event_loop(
     r = client.post("/v1/losses/mse/stream", content=body, headers=NDJSON)
     assert r.status_code == 200 and r.json()["chunks"] == 500
     assert on_loop == [False] * 500
+
+
+def test_stream_per_sample_over_the_response_limit_is_a_clear_422(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(max_response_bytes=4096)
+    body = ndjson(*[{"y_true": [[0.0]] * 100, "y_pred": [[1.0]] * 100}] * 20)
+    url = "/v1/losses/mse/stream"
+    problem = assert_problem(
+        client.post(url, content=body, headers=NDJSON, params={"per_sample": "true"}), 422
+    )
+    assert problem["type"] == "urn:lossd:problem:response-too-large"
+    assert "per_sample=false" in problem["detail"]
+    assert client.post(url, content=body, headers=NDJSON).json()["count"] == 2000
