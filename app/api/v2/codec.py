@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 from pydantic import ValidationError
 
 from app.api.json_tensors import Path, TensorText, parse_text, split_tensors
 from app.api.json_tensors import decode_tensor as decode_json_tensor
 from app.api.v2.types import InferenceRequest, ProtocolError, RequestInput, RequestOutput
+from app.results import AnswerTooLargeError, dumps
 
 Array = npt.NDArray[Any]
 
@@ -364,12 +364,16 @@ def datatype_of(array: Array) -> str:
     return _DATATYPE_OF[array.dtype.newbyteorder("=")]
 
 
-def encode_response(header: Mapping[str, Any], outputs: Sequence[OutputTensor]) -> EncodedResponse:
+def encode_response(
+    header: Mapping[str, Any], outputs: Sequence[OutputTensor], limit: int | None = None
+) -> EncodedResponse:
     """Serialise ``header`` (model_name, id, ...) plus ``outputs`` into the response body.
 
     JSON outputs carry flat ``data`` (NaN and infinity become null, as JSON has neither);
     binary outputs carry ``parameters.binary_data_size`` and their little-endian bytes follow
-    the JSON header in output order.
+    the JSON header in output order. A JSON document over ``limit`` bytes is refused (422) by
+    the one serializer, :func:`app.results.dumps`; binary outputs, 4 or 8 bytes a value, are
+    bounded by the request's tensors.
     """
     entries: list[dict[str, Any]] = []
     blobs: list[bytes] = []
@@ -388,7 +392,16 @@ def encode_response(header: Mapping[str, Any], outputs: Sequence[OutputTensor]) 
             # orjson writes a C-contiguous array straight from its buffer: no tolist().
             entry["data"] = np.ascontiguousarray(array).reshape(-1)
         entries.append(entry)
-    document = orjson.dumps({**header, "outputs": entries}, option=orjson.OPT_SERIALIZE_NUMPY)
+    try:
+        document = dumps({**header, "outputs": entries}, limit)
+    except AnswerTooLargeError as exc:
+        raise ProtocolError(
+            f"the answer would be {'at least ' if exc.at_least else ''}{exc.size} bytes, more "
+            f"than the limit of {exc.limit} bytes (LOSSD_MAX_RESPONSE_BYTES); ask for less: "
+            'binary outputs (parameters {"binary_data_output": true}, 4 bytes a value) or '
+            "only the mean output",
+            status=422,
+        ) from None
     if not blobs:
         return EncodedResponse(document, None)
     return EncodedResponse(b"".join([document, *blobs]), len(document))
