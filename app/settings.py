@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         description="Largest JSON answer in bytes (422 past it). Default: LOSSD_MAX_BODY_BYTES.",
     )
 
+    @field_validator("max_response_bytes", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        """``LOSSD_MAX_RESPONSE_BYTES=`` (empty, as compose passes an unset variable): the
+        default, the body limit."""
+        return None if value == "" else value
+
     @property
     def response_limit(self) -> int:
         """The largest answer: ``LOSSD_MAX_RESPONSE_BYTES``, else the body limit. An answer is

@@ -203,3 +203,4 @@ def test_the_response_limit_follows_the_body_limit_by_default() -> None:
     assert Settings().response_limit == Settings().max_body_bytes
     assert Settings(max_body_bytes=4096).response_limit == 4096
     assert Settings(max_body_bytes=4096, max_response_bytes=8192).response_limit == 8192
+    assert Settings(max_body_bytes=4096, max_response_bytes="").response_limit == 4096
