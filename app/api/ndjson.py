@@ -11,13 +11,17 @@ before. A body small enough to have arrived whole (:data:`INLINE_BODY_BYTES`) is
 event loop, where a thread hop would cost more than the lines.
 
 Lines are evaluated in order, each exactly once, and what a receive raises (the gate's 413, 408
-or 503, a client disconnect) is raised only after every line that arrived before it has been
-evaluated, so the answer is the one line-by-line evaluation gives, however the body was chunked.
+or 503) is raised only after every line that arrived before it has been evaluated, so the answer
+is the one line-by-line evaluation gives, however the body was chunked. A client that went away
+gets nothing, so its lines are not evaluated further: the batch in the thread stops at its next
+line (as it does when a line fails or the request is cancelled).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -79,13 +83,16 @@ async def for_each_line(receive: Receive, evaluate: Callable[[int, Line], None])
     (the rest of the body is then left unread), else what ``receive`` raised (a client that went
     away: :class:`ClientDisconnect`)."""
     splitter = LineSplitter()
+    stop = threading.Event()  # set when nobody will read the answer: the thread stops early
 
     def run(work: bytearray, last: bool) -> None:
-        for number, line in splitter.feed(work):
-            evaluate(number, line)
+        lines = splitter.feed(work)
         if last:
-            for number, line in splitter.finish():
-                evaluate(number, line)
+            lines = itertools.chain(lines, splitter.finish())
+        for number, line in lines:
+            if stop.is_set():
+                return
+            evaluate(number, line)
 
     batch = bytearray()  # arrived, not handed to the thread yet
     lines_in_batch = False  # whether batch finishes a line
@@ -136,11 +143,16 @@ async def for_each_line(receive: Receive, evaluate: Callable[[int, Line], None])
                 continue
             if message["type"] == "http.disconnect":
                 failure = ClientDisconnect()
+                stop.set()  # the client is gone: what it sent is not evaluated any further
+                batch = bytearray()
             else:
                 chunk = message.get("body", b"")
                 batch += chunk
                 lines_in_batch = lines_in_batch or b"\n" in chunk
                 complete = not message.get("more_body", False)
+    except BaseException:
+        stop.set()  # a line's problem, or the request cancelled: the rest is not evaluated
+        raise
     finally:
         await _settle(receiving, running)
     if failure is not None:

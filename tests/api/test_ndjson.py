@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -197,9 +198,29 @@ def test_a_receive_error_comes_after_the_lines_before_it(size: int) -> None:
         run_lines(Body(pieces(body, size), RuntimeError("gate")), fail_at_last)
 
 
-def test_a_client_gone_is_client_disconnect() -> None:
+def test_a_client_gone_is_client_disconnect_and_its_lines_are_dropped() -> None:
     seen: list[int] = []
-    body = Body([b"{}\n" * 3000, b"{}"], {"type": "http.disconnect"})
+    gone = threading.Event()
+    calls = 0
+
+    async def receive() -> Message:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # a chunk, then (while the thread works on it) the disconnect
+            return {"type": "http.request", "body": b"{}\n" * 30_000, "more_body": True}
+        while not seen:
+            await asyncio.sleep(0.001)
+        gone.set()
+        return {"type": "http.disconnect"}
+
+    def evaluate(number: int, line: ndjson.Line) -> None:
+        seen.append(number)
+        assert gone.wait(10)  # the disconnect arrives while the thread works
+        time.sleep(0.001)  # 30 s for every line: the stop comes long before
+
+    async def main() -> None:
+        await for_each_line(receive, evaluate)
+
     with pytest.raises(ClientDisconnect):
-        run_lines(body, lambda n, _: seen.append(n))
-    assert seen == list(range(1, 3001))  # the unfinished line is not evaluated
+        asyncio.run(main())
+    assert 1 <= len(seen) < 1000  # the thread stopped early: nobody reads the answer
