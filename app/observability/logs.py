@@ -256,10 +256,11 @@ class RequestLog:
 
 def uvicorn_log_config(log_format: str) -> dict[str, Any]:
     """uvicorn's logging configuration with its own lines (start-up, shutdown, errors, on
-    stderr) in ``log_format`` too. ``lossd serve`` passes it; plain uvicorn keeps its format."""
+    stderr) in ``log_format`` too, escaped like lossd's: the traceback uvicorn logs for a 500
+    may carry what a client sent. ``lossd serve`` passes it; plain uvicorn keeps its format."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    if log_format == "json":
-        config["formatters"]["default"] = {"()": f"{__name__}.JsonFormatter"}
+    name = "JsonFormatter" if log_format == "json" else "TextFormatter"
+    config["formatters"]["default"] = {"()": f"{__name__}.{name}"}
     return config

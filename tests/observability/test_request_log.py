@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.observability.context import new_request_id
-from app.observability.logs import RequestLog, StdoutHandler, iso_time
+from app.observability.logs import RequestLog, StdoutHandler, iso_time, uvicorn_log_config
 from app.settings import Settings
 from tests.e2e.conftest import ServerProcess, lossd_serve_argv
 from tests.e2e.raw_client import raw_request
@@ -392,3 +392,12 @@ def test_a_live_text_log_cannot_be_forged_even_on_a_401() -> None:
     [line] = [line for line in output.splitlines() if "FORGED" in line]
     assert "lossd.access: request method=GET" in line and "status=401" in line
     assert not any(line.startswith("FORGED") for line in output.splitlines())
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_uvicorns_own_lines_are_escaped_too(log_format: str) -> None:
+    # uvicorn logs a 500's traceback itself too ("Exception in ASGI application"), and the
+    # exception's message may hold what a client sent: its lines use lossd's formatters
+    formatter = uvicorn_log_config(log_format)["formatters"]["default"]
+    name = {"json": "JsonFormatter", "text": "TextFormatter"}[log_format]
+    assert formatter == {"()": f"app.observability.logs.{name}"}
