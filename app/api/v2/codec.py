@@ -371,7 +371,7 @@ def encode_response(
 
     JSON outputs carry flat ``data`` (NaN and infinity become null, as JSON has neither);
     binary outputs carry ``parameters.binary_data_size`` and their little-endian bytes follow
-    the JSON header in output order. A JSON document over ``limit`` bytes is refused (422) by
+    the JSON header in output order. A JSON document over ``limit`` bytes is refused (400) by
     the one serializer, :func:`app.results.dumps`; binary outputs, 4 or 8 bytes a value, are
     bounded by the request's tensors.
     """
@@ -400,8 +400,7 @@ def encode_response(
             f"than the limit of {exc.limit} bytes (LOSSD_MAX_RESPONSE_BYTES); ask for less: "
             'binary outputs (parameters {"binary_data_output": true}, 4 bytes a value) or '
             "only the mean output",
-            status=422,
-        ) from None
+        ) from None  # 400, as the protocol answers every request the client must change
     if not blobs:
         return EncodedResponse(document, None)
     return EncodedResponse(b"".join([document, *blobs]), len(document))
