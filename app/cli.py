@@ -149,11 +149,14 @@ class SettingsError(Exception):
     """Invalid settings (from a flag or a LOSSD_* variable): a usage error, exit status 2."""
 
     def __init__(self, exc: ValidationError) -> None:
-        problems = "; ".join(
-            f"{env_name(str(e['loc'][0]))} / --{str(e['loc'][0]).replace('_', '-')}: {e['msg']}"
-            for e in exc.errors()
-        )
+        problems = "; ".join(f"{_setting(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors())
         super().__init__(f"invalid settings: {problems}")
+
+
+def _setting(name: str) -> str:
+    """``LOSSD_PORT / --port``, or the variable alone for a setting without a flag."""
+    flag = f" / --{name.replace('_', '-')}" if name in SERVE_FLAGS else ""
+    return env_name(name) + flag
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

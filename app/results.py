@@ -49,6 +49,53 @@ def reduced_value(reduction: str, mean: float, total: float) -> float | None:
     return {"sum": total, "none": None}.get(reduction, mean)
 
 
-def dumps(data: Any) -> bytes:
-    """``data`` as JSON: NumPy values without ``tolist()``, NaN and infinity as null."""
+class AnswerTooLargeError(Exception):
+    """An answer over its size limit: ``size`` bytes (``at_least`` that many, when it was refused
+    before it was written) against ``limit``."""
+
+    def __init__(self, size: int, limit: int, *, at_least: bool) -> None:
+        super().__init__(f"the answer is {'at least ' if at_least else ''}{size} bytes")
+        self.size = size
+        self.limit = limit
+        self.at_least = at_least
+
+
+def dumps(data: Any, limit: int | None = None) -> bytes:
+    """``data`` as JSON: NumPy values without ``tolist()``, NaN and infinity as null.
+
+    With ``limit``, an answer over ``limit`` bytes raises :class:`AnswerTooLargeError`: one whose
+    numbers alone need more (:func:`least_size`) before it is written, so a huge answer is never
+    built; any other once written, by its length.
+    """
+    if limit is not None and (least := least_size(data)) > limit:
+        raise AnswerTooLargeError(least, limit, at_least=True)
+    out = _write(data)
+    if limit is not None and len(out) > limit:
+        raise AnswerTooLargeError(len(out), limit, at_least=False)
+    return out
+
+
+def _write(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def least_size(data: Any) -> int:
+    """A lower bound of the size of ``data`` as JSON, from its arrays (what can be large): a
+    float is at least 3 characters (``0.0``), any other number 1, and numbers are separated by
+    commas. Walks the dicts and lists holding them (an answer's few fields, a batch's items)."""
+    # On every answer, a small one's included: ~1.5 us for one evaluation's fields, so plain
+    # loops and exact type checks, and a call only for what may hold an array.
+    if type(data) is dict:
+        values: Any = data.values()
+    elif type(data) is list:
+        values = data
+    elif isinstance(data, np.ndarray):
+        n = data.size
+        return (4 if data.dtype.kind == "f" else 2) * n - 1 if n else 0
+    else:
+        return 0
+    total = 0
+    for value in values:
+        if type(value) is dict or type(value) is list or isinstance(value, np.ndarray):
+            total += least_size(value)
+    return total

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -46,6 +46,21 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         "", description="Comma-separated origins allowed by CORS, or * for any. Empty: CORS off."
     )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_when_set(cls, value: SecretStr) -> SecretStr:
+        """A key list that is set but holds no key (``" , "``: ``"$KEY1,$KEY2"`` with both
+        variables unset) is refused: it would start with authentication silently off. Only the
+        empty string (or no variable) means no keys."""
+        raw = value.get_secret_value()
+        if raw and not _split(raw):
+            raise ValueError(
+                "LOSSD_API_KEYS is set but holds no key; give at least one key, or leave it "
+                "empty (unset) to turn authentication off"
+            )
+        return value
+
     # Load shedding and timeouts, per worker process (app/api/gate.py, app/api/accounting.py)
     large_body_bytes: int = Field(
         1 * MiB, ge=1, description="A request body over this is large (needs a large permit)."
@@ -65,6 +80,26 @@ class Settings(BaseSettings):
     graceful_timeout_s: float = Field(
         25.0, ge=0, description="Seconds requests in progress get to finish after SIGTERM."
     )
+    # What lossd sends back (app/results.py, app/api/bodies.py)
+    max_response_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="Largest JSON answer in bytes (422 past it). Default: LOSSD_MAX_BODY_BYTES.",
+    )
+
+    @field_validator("max_response_bytes", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        """``LOSSD_MAX_RESPONSE_BYTES=`` (empty, as compose passes an unset variable): the
+        default, the body limit."""
+        return None if value == "" else value
+
+    @property
+    def response_limit(self) -> int:
+        """The largest answer: ``LOSSD_MAX_RESPONSE_BYTES``, else the body limit. An answer is
+        held in memory whole, like a body, so bounding it like one keeps the README's memory
+        bound true of answers too; and what a client may send it may receive."""
+        return self.max_body_bytes if self.max_response_bytes is None else self.max_response_bytes
 
     @property
     def api_key_list(self) -> list[str]:

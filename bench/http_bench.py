@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import statistics
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Config:
     digit_elements: int = 16_000_000  # per tensor, T3's body of one-digit integers (~64 MB)
     memory_repeats: int = 3  # T3: fresh servers per kind of body
     stream_bytes: int = 1024 * MiB
+    stream_probe_lines: int = 100_000  # P5's figure of /healthz during a stream of tiny lines
     sweep: tuple[int, ...] = (1_000, 10_000, 100_000, 1_000_000, 10_000_000)
     sweep_repeats: int = 3
 
@@ -88,6 +90,7 @@ class Config:
             digit_elements=200_000,
             memory_repeats=1,
             stream_bytes=1 * MiB,
+            stream_probe_lines=1000,
             sweep=(1_000, 10_000),
             sweep_repeats=1,
         )
@@ -444,7 +447,60 @@ def stream(cfg: Config) -> Section:
             "P5", f"{size} stream, peak server RSS", f"{peak:.0f} MiB", "<= 256 MiB", peak <= 256
         )
     )
+    idle, during, tiny_lines, tiny_seconds = probes_during_stream(cfg.stream_probe_lines)
+    section.figures += [
+        (
+            f"/healthz during a stream of {tiny_lines:,} tiny lines ({tiny_seconds:.1f} s)",
+            f"median {ms(statistics.median(during))}, max {ms(max(during))} "
+            f"({len(during)} probes; idle median {ms(statistics.median(idle))})",
+        ),
+    ]
+    section.notes.append(
+        "the stream's lines are parsed and evaluated in a worker thread, a batch at a time, so "
+        "a probe waits for the event loop at most one GIL switch interval (5 ms) at a time"
+    )
     return section
+
+
+def probes_during_stream(lines: int) -> tuple[list[float], list[float], int, float]:
+    """``/healthz`` latencies (seconds) idle and while one client streams ``lines`` tiny NDJSON
+    lines (the review's probe: 100k of them held the event loop for 1.2 s); the stream's time."""
+    line = b'{"y_true": [[0, 1]], "y_pred": [[1, 1]]}\n'
+    body = line * lines
+    with servers.lossd() as server, Client() as prober, Client() as streamer:
+        url = server.url + "/healthz"
+
+        def probe() -> float:
+            start = time.perf_counter()
+            status, _ = prober.request("GET", url)
+            if status != 200:
+                raise RuntimeError(f"/healthz answered {status}")
+            return time.perf_counter() - start
+
+        idle = [probe() for _ in range(20)]
+        during: list[float] = []
+        done = threading.Event()
+        answer: list[tuple[int, bytes]] = []
+
+        def send() -> None:
+            try:
+                answer.append(
+                    streamer.request("POST", server.url + "/v1/losses/mse/stream", body, NDJSON)
+                )
+            finally:
+                done.set()
+
+        sender = threading.Thread(target=send)
+        start = time.perf_counter()
+        sender.start()
+        while not done.is_set():
+            during.append(probe())
+            time.sleep(0.01)
+        sender.join()
+        elapsed = time.perf_counter() - start
+    if not answer or answer[0][0] != 200 or orjson.loads(answer[0][1])["chunks"] != lines:
+        raise RuntimeError(f"the stream of tiny lines answered {answer[:1]!r}")
+    return idle, during or [0.0], lines, elapsed
 
 
 def sweep(cfg: Config) -> Section:

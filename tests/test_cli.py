@@ -412,6 +412,18 @@ def test_serve_bad_environment_exit_2(
     assert "LOSSD_MAX_ELEMENTS" in usage_error(capsys, "serve")
 
 
+def test_serve_refuses_a_key_list_without_keys(
+    clean_settings: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOSSD_API_KEYS", " , ")  # "$KEY1,$KEY2" with neither variable set
+    message = usage_error(capsys, "serve")
+    assert "LOSSD_API_KEYS:" in message and "no key" in message
+    assert "--api-keys" not in message  # a setting without a flag is named by its variable
+    assert "app" not in clean_settings  # uvicorn never started
+
+
 def test_help_explains_each_command(capsys: pytest.CaptureFixture[str]) -> None:
     for argv, expected in [
         ([], ["serve", "losses", "eval"]),

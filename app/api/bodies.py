@@ -23,7 +23,7 @@ from app.api.json_tensors import Path, ReparseBody, split_tensors
 from app.api.problems import ProblemError, from_loss_error, validation_problem
 from app.api.schemas import TENSOR_FIELDS
 from app.losses import LossError
-from app.results import dumps
+from app.results import AnswerTooLargeError, dumps
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -137,9 +137,32 @@ async def offload(body_size: int, fn: Any, *args: Any) -> Any:
 
 
 class ORJSONResponse(Response):
-    """JSON via orjson: NumPy arrays without ``tolist()``, NaN and infinity as null."""
+    """JSON via orjson: NumPy arrays without ``tolist()``, NaN and infinity as null; an answer
+    over ``limit`` bytes (``LOSSD_MAX_RESPONSE_BYTES``, ``Settings.response_limit``) is refused
+    with :func:`response_too_large`, before it is written when its numbers alone are over."""
 
     media_type = "application/json"
 
+    def __init__(self, content: Any, *, limit: int) -> None:
+        self.limit = limit
+        super().__init__(content)
+
     def render(self, content: Any) -> bytes:
-        return dumps(content)
+        try:
+            return dumps(content, self.limit)
+        except AnswerTooLargeError as exc:
+            raise response_too_large(exc) from None
+
+
+def response_too_large(exc: AnswerTooLargeError) -> ProblemError:
+    """422: the answer would be over the response limit; how to ask for less."""
+    size = f"{'at least ' if exc.at_least else ''}{exc.size}"
+    return ProblemError(
+        422,
+        f"the answer would be {size} bytes, more than the limit of {exc.limit} bytes "
+        "(LOSSD_MAX_RESPONSE_BYTES); ask for less: fewer items per /v1/batch call, the totals "
+        "of the NDJSON endpoint /v1/losses/{name}/stream (per_sample=false, the default), or "
+        "/v2 with binary outputs (4 bytes a value) or only the mean output",
+        slug="response-too-large",
+        errors=[("", "the answer is over the response size limit")],
+    )

@@ -50,8 +50,38 @@ def iso_time(created: float) -> str:
     return f"{text}.{micros // 1000:03d}+00:00"
 
 
+# --- Escaping: whatever a client sends (a path decoded from %0d%0a, a header), a log line stays
+# one line of printable text, so nobody can forge a line or hide one (a carriage return, an ANSI
+# escape). Python's str.isprintable is the test: C0 and C1 controls, DEL, the Unicode line and
+# paragraph separators and format characters are all non-printable. Checking a line costs one
+# C scan; only a line that fails it is escaped character by character.
+
+
+def _escape_char(char: str) -> str:
+    """``char`` as a JSON escape (``\\n``, ``\\u2028``; a surrogate pair past the BMP)."""
+    code = ord(char)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return _SHORT_ESCAPES.get(char) or f"\\u{code:04x}"
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character written as its JSON escape. Inside a JSON
+    string the escape reads back as the character; in a text line it shows what was sent."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
+
+
 class JsonFormatter(logging.Formatter):
-    """``{"time": ..., "level": ..., "logger": ..., "message": ..., <fields>}`` on one line."""
+    """``{"time": ..., "level": ..., "logger": ..., "message": ..., <fields>}`` on one line.
+
+    orjson escapes the C0 controls, not DEL, the C1 controls (NEL breaks a line for some
+    readers) or U+2028/U+2029: :func:`printable` escapes those, which stay valid JSON."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -63,25 +93,49 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["exc_info"] = self.formatException(record.exc_info)
-        return orjson.dumps(line, default=str).decode()
+        return printable(orjson.dumps(line, default=str).decode())
 
 
 class TextFormatter(logging.Formatter):
-    """``<time> <LEVEL> <logger>: <message> key=value ...``; values with spaces are quoted."""
+    """``<time> <LEVEL> <logger>: <message> key=value ...``; values with spaces, quotes, ``=``,
+    backslashes or non-printable characters are quoted and escaped as JSON strings, so a value
+    reads back exactly and a record is one line. A traceback follows its record indented by four
+    spaces, each of its lines escaped: only a record starts a line at the first column."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         pairs = (f"{key}={_text(value)}" for key, value in _fields(record).items())
-        return " ".join((super().formatMessage(record), *pairs))
+        return " ".join((printable(super().formatMessage(record)), *pairs))
+
+    def format(self, record: logging.LogRecord) -> str:
+        """``logging.Formatter.format`` with the traceback indented and escaped. It is formatted
+        here, not read from ``record.exc_text``: another handler may have cached it raw there."""
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record, self.datefmt)
+        line = self.formatMessage(record)
+        if record.exc_info:
+            line += _indented(self.formatException(record.exc_info))
+        elif record.exc_text:
+            line += _indented(record.exc_text)
+        if record.stack_info:
+            line += _indented(self.formatStack(record.stack_info))
+        return line
+
+
+def _indented(text: str) -> str:
+    """``text`` on lines of their own after a record, each indented and escaped."""
+    return "".join(f"\n    {printable(line)}" for line in text.splitlines())
 
 
 def _text(value: Any) -> str:
     if value is None:
         return "-"
     text = str(value)
-    return orjson.dumps(text).decode() if not text or any(c in text for c in ' "=') else text
+    if text and text.isprintable() and not any(c in text for c in ' "=\\'):
+        return text
+    return printable(orjson.dumps(text).decode())
 
 
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -202,10 +256,11 @@ class RequestLog:
 
 def uvicorn_log_config(log_format: str) -> dict[str, Any]:
     """uvicorn's logging configuration with its own lines (start-up, shutdown, errors, on
-    stderr) in ``log_format`` too. ``lossd serve`` passes it; plain uvicorn keeps its format."""
+    stderr) in ``log_format`` too, escaped like lossd's: the traceback uvicorn logs for a 500
+    may carry what a client sent. ``lossd serve`` passes it; plain uvicorn keeps its format."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    if log_format == "json":
-        config["formatters"]["default"] = {"()": f"{__name__}.JsonFormatter"}
+    name = "JsonFormatter" if log_format == "json" else "TextFormatter"
+    config["formatters"]["default"] = {"()": f"{__name__}.{name}"}
     return config

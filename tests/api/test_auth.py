@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from app.api import security
 from app.api.security import KeyRing, bearer_token, protected
@@ -69,8 +70,18 @@ def test_without_keys_everything_is_open(
 
 
 def test_an_empty_setting_means_no_keys(make_client: Callable[..., TestClient]) -> None:
-    assert Settings(api_keys=" , ").api_key_list == []
-    assert make_client(api_keys=" , ").get("/v1/losses").status_code == 200
+    assert Settings(api_keys="").api_key_list == []
+    assert make_client(api_keys="").get("/v1/losses").status_code == 200
+
+
+@pytest.mark.parametrize("raw", [" , ", ",", " ", ",,,", "\t,\n"])
+def test_a_key_list_set_but_holding_no_key_is_refused(raw: str) -> None:
+    # e.g. LOSSD_API_KEYS="$KEY1,$KEY2" with both variables unset: authentication must not be
+    # silently off
+    with pytest.raises(ValidationError, match="LOSSD_API_KEYS") as exc:
+        Settings(api_keys=raw)
+    assert exc.value.errors()[0]["loc"] == ("api_keys",)
+    assert Settings(api_keys=" , key-1 ,").api_key_list == ["key-1"]
 
 
 # --- with keys ----------------------------------------------------------------------------------

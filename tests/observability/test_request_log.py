@@ -7,6 +7,7 @@ import logging
 import math
 import random
 import re
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,8 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.observability.context import new_request_id
-from app.observability.logs import RequestLog, StdoutHandler, iso_time
+from app.observability.logs import RequestLog, StdoutHandler, iso_time, uvicorn_log_config
 from app.settings import Settings
+from tests.e2e.conftest import ServerProcess, lossd_serve_argv
+from tests.e2e.raw_client import raw_request
 from tests.helpers import SEED
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -300,3 +303,101 @@ def test_log_times_are_datetimes_isoformat() -> None:
     created += [random.uniform(0, 4e9) for _ in range(10_000)]
     for t in created:
         assert iso_time(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+# --- escaping: a client cannot forge a log line ---------------------------------------------
+
+#: A decoded path that would start a forged line if written raw (no space in it: a value with
+#: spaces was always quoted, and escaped with it).
+FORGED_PATH = "/v1/losses/x%0d%0aFORGED:INFO:lossd.access:request"
+#: Non-printable characters a path may carry once decoded: C0 and C1 controls (NEL is a line
+#: break to Python's splitlines), DEL, the Unicode line and paragraph separators, a format char.
+NON_PRINTABLE = ["\r", "\n", "\t", "\x1b", "\x7f", "\x85", "\u2028", "\u2029", "\u200b"]
+
+
+@pytest.mark.parametrize("with_keys", [False, True])
+def test_text_lines_escape_a_forged_path(
+    make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str], with_keys: bool
+) -> None:
+    keys = {"api_keys": "k-0123456789"} if with_keys else {}
+    client = make_client(log_level="info", log_format="text", **keys)
+    capsys.readouterr()
+    status = client.get(FORGED_PATH).status_code
+    assert status == (401 if with_keys else 404)
+    [line] = capsys.readouterr().out.splitlines()  # one line, whatever the path holds
+    assert "lossd.access: request method=GET" in line
+    assert 'path="/v1/losses/x\\r\\nFORGED:INFO:lossd.access:request"' in line
+
+
+@pytest.mark.parametrize("char", NON_PRINTABLE)
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_every_non_printable_character_is_escaped(
+    make_client: Callable[..., TestClient],
+    capsys: pytest.CaptureFixture[str],
+    log_format: str,
+    char: str,
+) -> None:
+    client = make_client(log_level="info", log_format=log_format)
+    capsys.readouterr()
+    path = "/v1/losses/a" + char + "b"
+    client.get(path.replace(char, "".join(f"%{b:02X}" for b in char.encode())))
+    out = capsys.readouterr().out
+    assert out.endswith("\n") and out.count("\n") == 1 and out[:-1].isprintable(), repr(out)
+    if log_format == "json":
+        assert json.loads(out)["path"] == path  # escaped as JSON, read back exactly
+    else:
+        assert f"path={json.dumps(path)}" in out
+
+
+def test_text_tracebacks_cannot_start_a_line(
+    make_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = make_client(log_level="info", log_format="text")
+
+    def boom() -> None:
+        raise RuntimeError("bad\n2026-01-01 00:00:00,000 INFO lossd.access: FORGED\rx\x1b[2J")
+
+    client.app.add_api_route("/boom", boom)  # type: ignore[attr-defined]
+    capsys.readouterr()
+    client.get("/boom")
+    error, *traceback, request = capsys.readouterr().out.splitlines()
+    assert "ERROR lossd" in error and "lossd.access: request" in request
+    # every line of the traceback is indented: only a record starts at the first column
+    assert traceback and all(line.startswith("    ") for line in traceback), traceback
+    assert all(line.isprintable() for line in traceback)
+    assert any("RuntimeError: bad" in line for line in traceback)
+    assert "    2026-01-01 00:00:00,000 INFO lossd.access: FORGED" in traceback
+    assert "    x\\u001b[2J" in traceback  # the carriage return broke a line, indented too
+
+
+@pytest.mark.e2e
+def test_a_live_text_log_cannot_be_forged_even_on_a_401() -> None:
+    # the review's probe: lossd serve with text logs and keys, the path sent raw on the socket
+    server = ServerProcess(
+        env={"LOSSD_LOG_FORMAT": "text", "LOSSD_LOG_LEVEL": "info", "LOSSD_API_KEYS": "k-12345"},
+        argv=lossd_serve_argv,
+        ready_path="/healthz",
+    )
+    try:
+        server.wait_ready()
+        request = f"GET {FORGED_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        status, _, _ = raw_request(server.url, request.encode())
+        assert status == 401
+        deadline = time.monotonic() + 10
+        while "FORGED" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the line is written once the response is sent
+        output = server.output()
+    finally:
+        server.stop()
+    [line] = [line for line in output.splitlines() if "FORGED" in line]
+    assert "lossd.access: request method=GET" in line and "status=401" in line
+    assert not any(line.startswith("FORGED") for line in output.splitlines())
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_uvicorns_own_lines_are_escaped_too(log_format: str) -> None:
+    # uvicorn logs a 500's traceback itself too ("Exception in ASGI application"), and the
+    # exception's message may hold what a client sent: its lines use lossd's formatters
+    formatter = uvicorn_log_config(log_format)["formatters"]["default"]
+    name = {"json": "JsonFormatter", "text": "TextFormatter"}[log_format]
+    assert formatter == {"()": f"app.observability.logs.{name}"}

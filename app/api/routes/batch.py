@@ -52,7 +52,8 @@ async def evaluate_batch(request: Request, settings: SettingsDep) -> Response:
     """Evaluate many items; results come back in order, a bad item as a problem in its slot."""
     require_content_type(request, "application/json")
     body = await read_body(request)
-    return ORJSONResponse(await offload(len(body), run_batch, body, settings))
+    answer = await offload(len(body), run_batch, body, settings)
+    return ORJSONResponse(answer, limit=settings.response_limit)
 
 
 def is_item_tensor(path: Path) -> bool:

@@ -68,4 +68,4 @@ async def evaluate_loss(name: LossName, request: Request) -> Response:
         observation().evaluated(spec.name, req.tensors.y_pred)
         return evaluation_fields(evaluation)
 
-    return ORJSONResponse(await offload(body.size, run))
+    return ORJSONResponse(await offload(body.size, run), limit=settings.response_limit)

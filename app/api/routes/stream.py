@@ -2,12 +2,13 @@
 
 Each line is ``{"y_true": ..., "y_pred": ..., "sample_weight"?: ...}``. Only the running totals
 are kept (and the per-sample values when asked), so memory does not grow with the number of
-lines. Chunk sums are added in float64; ``mean = sum / count`` over all chunks.
+lines. Chunk sums are added in float64; ``mean = sum / count`` over all chunks. Lines are parsed
+and evaluated in a worker thread, a batch at a time (:mod:`app.api.ndjson`), one after another:
+the totals are touched by one thread at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -16,8 +17,9 @@ import pydantic_core
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from app.api.bodies import ORJSONResponse, offload, parse_json, require_content_type
+from app.api.bodies import ORJSONResponse, parse_json, require_content_type
 from app.api.deps import LossDep, SettingsDep
+from app.api.ndjson import Line, for_each_line
 from app.api.openapi import json_body, problem_responses
 from app.api.problems import ProblemError, from_loss_error
 from app.api.schemas import DTypeName, ReductionName, StreamLine, StreamResponse
@@ -40,32 +42,6 @@ class Totals:
     chunks: int = 0
     elements: int = 0
     parts: list[FloatArray] = field(default_factory=list)
-
-
-async def lines(request: Request) -> AsyncIterator[tuple[int, bytes]]:
-    """Yield ``(line_number, line)`` from the body as it arrives. The request gate bounds each
-    line (413 as soon as one passes ``LOSSD_MAX_BODY_BYTES``, before it has all arrived).
-
-    Linear in the body: each chunk is searched once for newlines, and an unfinished line is kept
-    as a list of its pieces, joined once when its newline comes.
-    """
-    pending: list[bytes] = []  # the pieces of the unfinished line
-    number = 0
-    async for chunk in request.stream():
-        start = 0
-        while (newline := chunk.find(b"\n", start)) >= 0:
-            number += 1
-            pending.append(chunk[start:newline])
-            line = b"".join(pending)
-            pending = []
-            if line.strip():
-                yield number, line
-            start = newline + 1
-        if start < len(chunk):
-            pending.append(chunk[start:])
-    line = b"".join(pending)
-    if line.strip():
-        yield number + 1, line
 
 
 @router.post(
@@ -92,10 +68,9 @@ async def evaluate_stream(
     opts = _parse_options(options)
     totals = Totals()
     context = {"max_elements": settings.max_elements}
-    async for number, line in lines(request):
-        await offload(
-            len(line),
-            _add_chunk,
+
+    def evaluate(number: int, line: Line) -> None:
+        _add_chunk(
             spec,
             line,
             number,
@@ -107,6 +82,9 @@ async def evaluate_stream(
             settings.max_elements,
             totals,
         )
+
+    # In batches in a worker thread (app/api/ndjson.py): the lines' CPU is off the event loop.
+    await for_each_line(request.receive, evaluate)
     if totals.chunks == 0:
         raise ProblemError(
             422,
@@ -114,7 +92,8 @@ async def evaluate_stream(
             slug="invalid-input",
             errors=[("/line/1", "expected at least one JSON line")],
         )
-    return ORJSONResponse(_result(spec, totals, reduction, dtype, per_sample))
+    answer = _result(spec, totals, reduction, dtype, per_sample)
+    return ORJSONResponse(answer, limit=settings.response_limit)
 
 
 def _parse_options(raw: str | None) -> dict[str, Any]:
@@ -138,7 +117,7 @@ def _parse_options(raw: str | None) -> dict[str, Any]:
 
 def _add_chunk(
     spec: LossSpec,
-    line: bytes,
+    line: Line,
     number: int,
     context: dict[str, Any],
     options: dict[str, Any],

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 from pydantic import ValidationError
 
 from app.api.json_tensors import Path, TensorText, parse_text, split_tensors
@@ -28,6 +27,7 @@ from app.api.json_tensors import decode_tensor as decode_json_tensor
 from app.api.v2.types import InferenceRequest, ProtocolError, RequestInput, RequestOutput
 from app.errors import V2, validation_report
 from app.losses import MAX_RANK
+from app.results import AnswerTooLargeError, dumps
 
 Array = npt.NDArray[Any]
 
@@ -379,12 +379,16 @@ def datatype_of(array: Array) -> str:
     return _DATATYPE_OF[array.dtype.newbyteorder("=")]
 
 
-def encode_response(header: Mapping[str, Any], outputs: Sequence[OutputTensor]) -> EncodedResponse:
+def encode_response(
+    header: Mapping[str, Any], outputs: Sequence[OutputTensor], limit: int | None = None
+) -> EncodedResponse:
     """Serialise ``header`` (model_name, id, ...) plus ``outputs`` into the response body.
 
     JSON outputs carry flat ``data`` (NaN and infinity become null, as JSON has neither);
     binary outputs carry ``parameters.binary_data_size`` and their little-endian bytes follow
-    the JSON header in output order.
+    the JSON header in output order. A JSON document over ``limit`` bytes is refused (400) by
+    the one serializer, :func:`app.results.dumps`; binary outputs, 4 or 8 bytes a value, are
+    bounded by the request's tensors.
     """
     entries: list[dict[str, Any]] = []
     blobs: list[bytes] = []
@@ -403,7 +407,15 @@ def encode_response(header: Mapping[str, Any], outputs: Sequence[OutputTensor]) 
             # orjson writes a C-contiguous array straight from its buffer: no tolist().
             entry["data"] = np.ascontiguousarray(array).reshape(-1)
         entries.append(entry)
-    document = orjson.dumps({**header, "outputs": entries}, option=orjson.OPT_SERIALIZE_NUMPY)
+    try:
+        document = dumps({**header, "outputs": entries}, limit)
+    except AnswerTooLargeError as exc:
+        raise ProtocolError(
+            f"the answer would be {'at least ' if exc.at_least else ''}{exc.size} bytes, more "
+            f"than the limit of {exc.limit} bytes (LOSSD_MAX_RESPONSE_BYTES); ask for less: "
+            'binary outputs (parameters {"binary_data_output": true}, 4 bytes a value) or '
+            "only the mean output",
+        ) from None  # 400, as the protocol answers every request the client must change
     if not blobs:
         return EncodedResponse(document, None)
     return EncodedResponse(b"".join([document, *blobs]), len(document))

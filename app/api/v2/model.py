@@ -140,6 +140,7 @@ def run_inference(
     version: str | None = None,
     max_elements: int,
     max_body_bytes: int,
+    max_response_bytes: int | None = None,
 ) -> Inference:
     """Evaluate one inference request on ``spec``: its body bytes, its ``Content-Encoding`` and
     ``Inference-Header-Content-Length`` headers. CPU-bound: the routes run it in a worker thread.
@@ -198,5 +199,6 @@ def run_inference(
         "reduction": reduction,
         "non_finite": result.non_finite,
     }
-    encoded = encode_response(response, [OutputTensor(n, values[n], b) for n, b in wanted])
+    outputs = [OutputTensor(n, values[n], b) for n, b in wanted]
+    encoded = encode_response(response, outputs, max_response_bytes)
     return Inference(encoded, arrays["y_pred"])

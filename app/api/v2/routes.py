@@ -119,6 +119,7 @@ async def _infer(name: str, version: str | None, request: Request) -> Response:
             version=version,
             max_elements=settings.max_elements,
             max_body_bytes=settings.max_body_bytes,
+            max_response_bytes=settings.response_limit,
         )
     )
     observation().evaluated(spec.name, inference.y_pred)

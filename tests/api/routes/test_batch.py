@@ -66,3 +66,20 @@ def test_batch_pointer_has_no_pydantic_type_labels(client: TestClient) -> None:
     result = client.post("/v1/batch", json={"items": [item]}).json()["results"][0]
     assert result["status"] == 422
     assert {e["pointer"] for e in result["error"]["errors"]} == {"/items/0/loss"}
+
+
+def test_a_batch_answer_over_the_response_limit_is_a_clear_422(
+    make_client: Callable[..., TestClient],
+) -> None:
+    # the review: many items with per-sample values answer several times the request
+    client = make_client(max_response_bytes=64 * 1024)
+    item = {
+        "loss": ["mse", "mae", "huber", "log_cosh"],
+        "y_true": [[0]] * 300,
+        "y_pred": [[1]] * 300,
+    }
+    body = {"items": [item] * 20}  # 24 KB of request, ~24000 per-sample values
+    problem = assert_problem(client.post("/v1/batch", json=body), 422)
+    assert problem["type"] == "urn:lossd:problem:response-too-large"
+    assert "fewer items" in problem["detail"]
+    assert client.post("/v1/batch", json={"items": [item]}).status_code == 200

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.settings import Settings
 from tests.corpus import CASES, BadInput
 from tests.helpers import SEED_PRED, SEED_TRUE, assert_problem
 
@@ -183,3 +184,23 @@ def test_element_limit(make_client: Callable[..., TestClient]) -> None:
     c = make_client(max_elements=10)
     body = {"y_true": [[0.0] * 11], "y_pred": [[1.0] * 11]}
     assert_problem(c.post("/v1/losses/mse", json=body), 422, "/y_true")
+
+
+def test_an_answer_over_the_response_limit_is_a_clear_422(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(max_response_bytes=4096)
+    small = {"y_true": [[0.0, 1.0]] * 10, "y_pred": [[1.0, 1.0]] * 10}
+    assert client.post("/v1/losses/mse", json=small).status_code == 200
+    big = {"y_true": [[0.0]] * 2000, "y_pred": [[1.0]] * 2000}  # 2000 per-sample values
+    problem = assert_problem(client.post("/v1/losses/mse", json=big), 422)
+    assert problem["type"] == "urn:lossd:problem:response-too-large"
+    for advice in ("4096 bytes", "LOSSD_MAX_RESPONSE_BYTES", "/stream", "/v2", "binary"):
+        assert advice in problem["detail"], advice
+
+
+def test_the_response_limit_follows_the_body_limit_by_default() -> None:
+    assert Settings().response_limit == Settings().max_body_bytes
+    assert Settings(max_body_bytes=4096).response_limit == 4096
+    assert Settings(max_body_bytes=4096, max_response_bytes=8192).response_limit == 8192
+    assert Settings(max_body_bytes=4096, max_response_bytes="").response_limit == 4096

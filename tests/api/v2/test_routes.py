@@ -955,3 +955,26 @@ def test_an_unexpected_error_on_v2_answers_in_the_protocols_form(
         assert response.status_code == 500
         assert response.headers["content-type"] == "application/json"
         assert response.json() == {"error": "internal error; it has been logged"}
+
+
+async def test_json_outputs_over_the_response_limit_are_refused() -> None:
+    # JSON outputs are bounded like /v1 answers; binary outputs are bounded by the input
+    async with serve(create_app(Settings(max_response_bytes=4096))) as c:
+        ones = [1.0] * 2000
+        request = {
+            "inputs": [
+                tensor("y_true", [2000, 1], "FP32", [0.0] * 2000),
+                tensor("y_pred", [2000, 1], "FP32", ones),
+            ]
+        }
+        r = await c.post("/v2/models/mse/infer", json=request)
+        # 400, as /v2 answers every request the client must change (the element limit too)
+        assert r.status_code == 400 and r.headers["content-type"] == "application/json"
+        error = r.json()["error"]
+        assert "4096 bytes" in error and "LOSSD_MAX_RESPONSE_BYTES" in error, error
+        assert "binary" in error
+        only_mean = {**request, "outputs": [{"name": "mean"}]}
+        assert (await c.post("/v2/models/mse/infer", json=only_mean)).status_code == 200
+        binary = {**request, "parameters": {"binary_data_output": True}}
+        r = await c.post("/v2/models/mse/infer", json=binary)
+        assert r.status_code == 200 and len(r.content) > 8000
