@@ -297,7 +297,8 @@ class RequestGate:
                 # What is declared is only checked (it may never come); a permit is taken now.
                 refusal = ticket.check(0 if compressed else declared, large)
                 if refusal is None:
-                    ticket.claim(0, large)
+                    if large:
+                        ticket.claim(0, large)
                 else:
                     await answer_early(
                         overloaded(policy, refusal),
