@@ -15,7 +15,10 @@ and outside the routes. For each HTTP request it
    charged what has arrived, its claim growing chunk by chunk (a 503 half-way when the budget is
    spent), not what it declares: one connection declaring 64 MiB and sending a byte holds no
    more than that byte, so the bytes in progress, and the README's memory bound, are those that
-   are really in memory. A body declaring more than fits now is refused before it is read;
+   are really in memory (the routes' buffer grows as the body arrives too:
+   :func:`app.api.bodies.read_body`). A body declaring more than fits now is refused before it
+   is read. A large permit is taken on a large declared length; (6) bounds how long a body that
+   does not come can keep it;
 5. inflates a compressed body (:mod:`app.api.inflate`) as it arrives, a bounded piece at a time,
    counting and charging the *inflated* bytes (413 past the body limit, 503 past the budget)
    before it inflates more: a decompression bomb stops at the first piece past a limit. The
@@ -30,7 +33,7 @@ and outside the routes. For each HTTP request it
    line in progress (what it holds) must arrive at the minimum rate.
 
 When a 503 is decided before the body is read, the body is first read and discarded (up to
-``LOSSD_MAX_BODY_BYTES``) so that a client still uploading gets the answer intact instead of a
+``LOSSD_MAX_BODY_BYTES``, at the same pace) so that a client still uploading gets the answer intact instead of a
 connection reset; a client that sent ``Expect: 100-continue`` is answered at once, with
 ``Connection: close``, and sends nothing. Permits and bytes go back when the application returns,
 on every path: success, error, timeout, 413 or 503 half-way through a chunked body, client
@@ -38,7 +41,7 @@ disconnect (logged as 499). A request still running when the graceful shutdown r
 (uvicorn cancels it) gets a 503 too.
 
 Answers are in the format of the route's protocol (:class:`GateError`): RFC 9457 problem+json,
-except on ``/v2``, where the Open Inference Protocol answers ``{"error": "<message>"}`` (400, 413).
+except on ``/v2``, where the Open Inference Protocol answers ``{"error": "<message>"}`` (400, 413, 415).
 The answers every operation shares whatever its protocol, 401, 408 and 503, are problem+json on
 ``/v2`` too, with the message also in ``error`` (what Triton's clients show), as the OpenAPI
 document declares them once for all operations.
