@@ -33,15 +33,16 @@ and outside the routes. For each HTTP request it
    line in progress (what it holds) must arrive at the minimum rate.
 
 When a 503 is decided before the body is read, the body is first read and discarded (up to
-``LOSSD_MAX_BODY_BYTES``, at the same pace) so that a client still uploading gets the answer intact instead of a
-connection reset; a client that sent ``Expect: 100-continue`` is answered at once, with
-``Connection: close``, and sends nothing. Permits and bytes go back when the application returns,
-on every path: success, error, timeout, 413 or 503 half-way through a chunked body, client
-disconnect (logged as 499). A request still running when the graceful shutdown runs out of time
-(uvicorn cancels it) gets a 503 too.
+``LOSSD_MAX_BODY_BYTES``, at the same pace) so that a client still uploading gets the answer intact
+instead of a connection reset; a client that sent ``Expect: 100-continue`` is answered at once, with
+``Connection: close``, and sends nothing. Permits and bytes go back when the application returns, on
+every path: success, error, timeout, 413 or 503 half-way through a chunked body, client disconnect
+(logged as 499). A request still running when the graceful shutdown runs out of time (uvicorn
+cancels it) gets a 503 too.
 
 Answers are in the format of the route's protocol (:class:`GateError`): RFC 9457 problem+json,
-except on ``/v2``, where the Open Inference Protocol answers ``{"error": "<message>"}`` (400, 413, 415).
+except on ``/v2``, where the Open Inference Protocol answers ``{"error": "<message>"}`` (400,
+413, 415).
 The answers every operation shares whatever its protocol, 401, 408 and 503, are problem+json on
 ``/v2`` too, with the message also in ``error`` (what Triton's clients show), as the OpenAPI
 document declares them once for all operations.
