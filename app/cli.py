@@ -167,6 +167,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "workers": settings.workers,
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": settings.graceful_timeout_s,  # SIGTERM: requests finish
+        # httptools with a bound on request heads (size and time): see app/api/header_limits.py
+        "http": "app.api.header_limits:HeaderLimitedProtocol",
         **uvicorn_logging(settings),
     }
 

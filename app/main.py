@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_inflight_bytes=settings.max_inflight_bytes,
             max_body_bytes=settings.max_body_bytes,
             body_timeout_s=settings.body_timeout_s,
+            body_min_rate=settings.body_min_rate,
+            body_grace_s=settings.body_grace_s,
             small_body_bytes=INLINE_BODY_BYTES,  # the routes decode these inline, one at a time
         )
     )

@@ -80,6 +80,28 @@ class Settings(BaseSettings):
     graceful_timeout_s: float = Field(
         25.0, ge=0, description="Seconds requests in progress get to finish after SIGTERM."
     )
+    # Slow and oversized clients (app/api/gate.py, app/api/header_limits.py)
+    body_min_rate: int = Field(
+        64 * 1024,
+        ge=1,
+        description="Bytes per second a request body must average once its grace time is over "
+        "(408 below it); a stream's line in progress, likewise.",
+    )
+    body_grace_s: float = Field(
+        10.0, gt=0, description="Seconds a request body may take before its minimum rate applies."
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest request line and headers, lossd serve only (431 past it).",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a request line and its headers may take, lossd serve only "
+        "(408 past it).",
+    )
+
     # What lossd sends back (app/results.py, app/api/bodies.py)
     max_response_bytes: int | None = Field(
         None,

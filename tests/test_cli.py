@@ -363,6 +363,7 @@ def test_serve_defaults(clean_settings: dict[str, Any]) -> None:
         "workers": 1,
         "log_level": "info",
         "timeout_graceful_shutdown": 25.0,
+        "http": "app.api.header_limits:HeaderLimitedProtocol",  # head size and time limits
         "access_log": False,
     }
 

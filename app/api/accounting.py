@@ -7,12 +7,20 @@ hold, and what a body is charged. :mod:`app.api.gate` applies it to each request
 - **in-flight bytes**: the bodies of the requests in progress may hold at most
   ``LOSSD_MAX_INFLIGHT_BYTES``, except that a request finding no other one holding bytes is
   always taken (so any body up to ``LOSSD_MAX_BODY_BYTES`` can run, on its own). A request is
-  charged its Content-Length (or the bytes received so far), a compressed body ``INFLATION``
-  times that (up to ``LOSSD_MAX_BODY_BYTES``, the most it may inflate to: :func:`inflated`), an
-  NDJSON stream its longest line (:class:`LineMeter`), which is what it holds in memory. Bodies of
-  at most ``small_body_bytes`` (64 KiB) are not charged: the routes decode them one at a time on
-  the event loop (``/v2`` on the thread pool, 40 at most), so they cannot add up, and a large body
-  is not kept out by the trickle of small requests beside it.
+  charged the bytes of its body that have *arrived*, its claim growing with each chunk (a
+  compressed body: its bytes as they inflate; an NDJSON stream: its longest line,
+  :class:`LineMeter`), which is what it holds in memory. Charging what a body declares would
+  let one connection that declares 64 MiB and sends a byte hold the whole budget; a body that
+  declares more than fits now is refused before it is read (:meth:`Ticket.check`), so a client
+  still learns early. Bodies of at most ``small_body_bytes`` (64 KiB) are not charged: the
+  routes decode them one at a time on the event loop (``/v2`` on the thread pool, 40 at most),
+  so they cannot add up, and a large body is not kept out by the trickle of small requests
+  beside it;
+- **pace** (:class:`Pace`): what a body holds, it holds only as long as it keeps arriving: each
+  gap at most ``LOSSD_BODY_TIMEOUT_S``, and, after ``LOSSD_BODY_GRACE_S``, on average at least
+  ``LOSSD_BODY_MIN_RATE`` bytes/s (so a body of N bytes has grace + N / rate seconds in all). A
+  stream is long-lived by design: no total, but its line in progress (what it holds) must
+  arrive at that rate, and between lines only the gap applies.
 
 Decoding multiplies memory (a JSON body is parsed into Python objects before it becomes NumPy
 arrays): peak RSS per worker is about 70 MB + F x max(LOSSD_MAX_INFLIGHT_BYTES,
@@ -27,9 +35,6 @@ import sys
 from dataclasses import dataclass
 
 MiB = 1024 * 1024
-#: What a compressed body is charged, per byte: numbers in JSON deflate 2 to 5 times, binary
-#: floats hardly at all; more extreme bodies are held back by the large-request permits.
-INFLATION = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,8 @@ class AdmissionLimits:
     max_inflight_bytes: int
     max_body_bytes: int
     body_timeout_s: float
+    body_min_rate: int
+    body_grace_s: float
     #: Bodies up to this size are not charged: the routes decode them one at a time (see the
     #: module's doc), so this is the size up to which they do (``bodies.INLINE_BODY_BYTES``).
     small_body_bytes: int
@@ -70,9 +77,9 @@ class Ticket:
         self.charge = 0
         self.large = False
 
-    def claim(self, charge: int, large: bool) -> str | None:
-        """Grow the claim to ``charge`` bytes (and a large permit when ``large``); on refusal, why
-        (the claim is then unchanged)."""
+    def check(self, charge: int, large: bool) -> str | None:
+        """Why a claim of ``charge`` bytes (and a large permit when ``large``) would be refused
+        now, or None; nothing is claimed."""
         adm, limits = self.admission, self.admission.limits
         if large and not self.large and adm.large >= limits.max_concurrent_large:
             return (
@@ -80,21 +87,29 @@ class Ticket:
                 "(LOSSD_MAX_CONCURRENT_LARGE)"
             )
         if charge <= limits.small_body_bytes:
-            charge = 0
-        extra = charge - self.charge
+            return None
         others = adm.inflight_bytes - self.charge  # bytes held by other requests
-        if extra > 0 and others > 0 and adm.inflight_bytes + extra > limits.max_inflight_bytes:
+        if charge > self.charge and others > 0 and others + charge > limits.max_inflight_bytes:
             return (
                 f"request bodies in progress hold {adm.inflight_bytes / MiB:.1f} MiB and this one "
                 f"needs {charge / MiB:.1f} MiB of this worker's budget of "
                 f"{limits.max_inflight_bytes / MiB:.1f} MiB (LOSSD_MAX_INFLIGHT_BYTES)"
             )
+        return None
+
+    def claim(self, charge: int, large: bool) -> str | None:
+        """Grow the claim to ``charge`` bytes (and a large permit when ``large``); on refusal, why
+        (the claim is then unchanged)."""
+        refusal = self.check(charge, large)
+        if refusal is not None:
+            return refusal
+        adm = self.admission
         if large and not self.large:
             self.large = True
             adm.large += 1
-        if extra > 0:
+        if charge > self.charge and charge > adm.limits.small_body_bytes:
+            adm.inflight_bytes += charge - self.charge
             self.charge = charge
-            adm.inflight_bytes += extra
         return None
 
     def release(self) -> None:
@@ -105,9 +120,41 @@ class Ticket:
         self.large = False
 
 
-def inflated(size: int, limits: AdmissionLimits) -> int:
-    """The charge of a compressed body of ``size`` bytes."""
-    return min(limits.max_body_bytes, INFLATION * size)
+class Pace:
+    """When the next bytes of one body must arrive (see the module's doc): within ``gap_s`` of
+    the last ones, and, from ``grace_s`` after the body (or a stream's line) began, at an average
+    of ``min_rate`` bytes/s. Times are the event loop's clock."""
+
+    __slots__ = ("counted", "gap_s", "grace_s", "min_rate", "since")
+
+    def __init__(self, limits: AdmissionLimits, now: float | None) -> None:
+        self.gap_s = limits.body_timeout_s
+        self.grace_s = limits.body_grace_s
+        self.min_rate = limits.body_min_rate
+        self.since = now  # when the bytes counted began to arrive; None: only the gap applies
+        self.counted = 0
+
+    def deadline(self, now: float) -> tuple[float, bool]:
+        """When the next bytes are due, and whether that is the minimum rate's deadline (rather
+        than the gap's)."""
+        gap = now + self.gap_s
+        if self.since is None:
+            return gap, False
+        paced = self.since + self.grace_s + self.counted / self.min_rate
+        return (paced, True) if paced < gap else (gap, False)
+
+    def arrived(self, size: int) -> None:
+        """``size`` more bytes of the body arrived."""
+        self.counted += size
+
+    def follow_line(self, now: float, pending: int) -> None:
+        """A stream's line in progress now has ``pending`` bytes: the rate applies to it, from
+        the chunk it began in; with no line in progress, only the gap does."""
+        if pending == 0:
+            self.since = None
+        elif self.since is None:
+            self.since = now
+        self.counted = pending
 
 
 class LineTooLongError(Exception):

@@ -33,18 +33,17 @@ INLINE_BODY_BYTES = 64 * 1024
 
 
 async def read_body(request: Request) -> bytes | bytearray:
-    """The whole body, copied once into a buffer of its declared length (joining the chunks
-    afterwards would hold the body twice at its peak). The gate in front has bounded it."""
+    """The whole body. Past 64 KiB it is gathered into one buffer that grows as chunks arrive
+    (joining the chunks afterwards would hold the body twice at its peak), never sized by what
+    Content-Length declares: the gate charges a body what has arrived, and a buffer allocated
+    and zero-filled for 64 MiB on a body's first byte would hold memory nobody is charged for.
+    The gate in front has bounded it, and inflated it if it was compressed."""
     declared = request.headers.get("content-length", "")
-    if not declared.isdigit() or int(declared) <= INLINE_BODY_BYTES:
+    if declared.isdigit() and int(declared) <= INLINE_BODY_BYTES:
         return await request.body()
-    buffer = bytearray(int(declared))
-    filled = 0
+    buffer = bytearray()
     async for chunk in request.stream():
-        buffer[filled : filled + len(chunk)] = chunk
-        filled += len(chunk)
-    if filled != len(buffer):  # the server frames bodies by Content-Length: not expected
-        del buffer[filled:]
+        buffer += chunk  # realloc grows it in place (mremap) once it is large
     return buffer
 
 

@@ -4,26 +4,45 @@ and outside the routes. For each HTTP request it
 1. looks up what the route is (:func:`route_policy`, once): which protocol answers, and whether
    its body is an NDJSON stream;
 2. reads the body's headers once (:class:`BodyHeaders`: Content-Length, Transfer-Encoding,
-   Content-Encoding, Expect); a Content-Length that is not a number is a 400;
+   Content-Encoding, Expect); a Content-Length that is not a number is a 400, a Content-Encoding
+   other than gzip or deflate a 415;
 3. refuses a body over ``LOSSD_MAX_BODY_BYTES`` with 413, before reading it when Content-Length
    says so, while reading it otherwise, so an oversized body is never buffered whole, and gets
    this final answer rather than a 503 to retry. A stream is exempt from the whole-body limit;
    each of its lines is bounded by it instead;
 4. admits the request by the size of its body (:mod:`app.api.accounting`: large-request permits
-   and this worker's in-flight bytes), or sheds it with 503 and ``Retry-After``;
-5. counts the body bytes once, as they arrive, for all of the above, and ends a body that stalls
-   (no data for ``LOSSD_BODY_TIMEOUT_S``) with 408 and ``Connection: close``.
+   and this worker's in-flight bytes), or sheds it with 503 and ``Retry-After``. A body is
+   charged what has arrived, its claim growing chunk by chunk (a 503 half-way when the budget is
+   spent), not what it declares: one connection declaring 64 MiB and sending a byte holds no
+   more than that byte, so the bytes in progress, and the README's memory bound, are those that
+   are really in memory (the routes' buffer grows as the body arrives too:
+   :func:`app.api.bodies.read_body`). A body declaring more than fits now is refused before it
+   is read. A large permit is taken on a large declared length; (6) bounds how long a body that
+   does not come can keep it;
+5. inflates a compressed body (:mod:`app.api.inflate`) as it arrives, a bounded piece at a time,
+   counting and charging the *inflated* bytes (413 past the body limit, 503 past the budget)
+   before it inflates more: a decompression bomb stops at the first piece past a limit. The
+   routes of both protocols get plain bytes (the request's Content-Encoding and Content-Length
+   are taken out of what they see); data that does not inflate, is truncated or has bytes after
+   its end is a 400;
+6. counts the body bytes once, as they arrive, for all of the above, and ends a body that
+   stalls (no data for ``LOSSD_BODY_TIMEOUT_S``) or crawls (under ``LOSSD_BODY_MIN_RATE`` bytes/s
+   on average once ``LOSSD_BODY_GRACE_S`` is over: :class:`~app.api.accounting.Pace`) with 408
+   and ``Connection: close``, so a permit or bytes are held only by a body that keeps coming.
+   A stream is long-lived by design: it has no total deadline, but each gap is bounded and its
+   line in progress (what it holds) must arrive at the minimum rate.
 
 When a 503 is decided before the body is read, the body is first read and discarded (up to
-``LOSSD_MAX_BODY_BYTES``) so that a client still uploading gets the answer intact instead of a
-connection reset; a client that sent ``Expect: 100-continue`` is answered at once, with
-``Connection: close``, and sends nothing. Permits and bytes go back when the application returns,
-on every path: success, error, timeout, 413 or 503 half-way through a chunked body, client
-disconnect (logged as 499). A request still running when the graceful shutdown runs out of time
-(uvicorn cancels it) gets a 503 too.
+``LOSSD_MAX_BODY_BYTES``, at the same pace) so that a client still uploading gets the answer intact
+instead of a connection reset; a client that sent ``Expect: 100-continue`` is answered at once, with
+``Connection: close``, and sends nothing. Permits and bytes go back when the application returns, on
+every path: success, error, timeout, 413 or 503 half-way through a chunked body, client disconnect
+(logged as 499). A request still running when the graceful shutdown runs out of time (uvicorn
+cancels it) gets a 503 too.
 
 Answers are in the format of the route's protocol (:class:`GateError`): RFC 9457 problem+json,
-except on ``/v2``, where the Open Inference Protocol answers ``{"error": "<message>"}`` (400, 413).
+except on ``/v2``, where the Open Inference Protocol answers ``{"error": "<message>"}`` (400,
+413, 415).
 The answers every operation shares whatever its protocol, 401, 408 and 503, are problem+json on
 ``/v2`` too, with the message also in ``error`` (what Triton's clients show), as the OpenAPI
 document declares them once for all operations.
@@ -40,7 +59,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.accounting import Admission, LineMeter, LineTooLongError, Ticket, inflated
+from app.api.accounting import Admission, AdmissionLimits, LineMeter, LineTooLongError, Pace, Ticket
+from app.api.inflate import ENCODINGS, InflateError, Inflater
 from app.api.policy import RoutePolicy, policy_of
 from app.api.problems import ProblemError
 
@@ -128,6 +148,35 @@ def body_timeout(policy: RoutePolicy, timeout_s: float) -> GateError:
     )
 
 
+def body_too_slow(policy: RoutePolicy, limits: AdmissionLimits) -> GateError:
+    """408: the body arrives too slowly to be worth its hold. The connection is closed."""
+    return GateError(
+        408,
+        f"the request body arrived at under {limits.body_min_rate} bytes/s on average after its "
+        f"first {limits.body_grace_s:g} s (LOSSD_BODY_MIN_RATE)",
+        slug="body-too-slow",
+        headers={"Connection": "close"},
+        policy=policy,
+    )
+
+
+def unsupported_encoding(policy: RoutePolicy, encoding: bytes) -> GateError:
+    """415: a Content-Encoding lossd does not inflate."""
+    name = encoding.decode("latin-1")
+    return GateError(
+        415,
+        f"unsupported Content-Encoding {name!r}; use gzip, deflate or none",
+        slug="unsupported-content-encoding",
+        errors=[("/header/content-encoding", "expected gzip, deflate or identity")],
+        policy=policy,
+    )
+
+
+def not_inflatable(policy: RoutePolicy, error: InflateError) -> GateError:
+    """400: a compressed body that does not inflate."""
+    return GateError(400, str(error), slug="malformed-content-encoding", policy=policy)
+
+
 def client_closed(policy: RoutePolicy) -> GateError:
     """499: nobody reads it; it tells the logs and metrics what happened."""
     return GateError(
@@ -147,30 +196,36 @@ async def answer_early(
     expect_continue: bool,
     drain_bytes: int,
     timeout_s: float,
+    pace: Pace | None = None,
 ) -> None:
     """Answer ``problem`` before the application has read the body, without resetting a client
     that is still uploading it: read and discard the body first (at most ``drain_bytes``, each
-    chunk within ``timeout_s``), unless the client waits for ``100 Continue``, and close the
-    connection when the body was not drained."""
-    drained = not expect_continue and await drain(receive, drain_bytes, timeout_s)
+    chunk within ``timeout_s``, and in ``pace`` when given), unless the client waits for
+    ``100 Continue``, and close the connection when the body was not drained."""
+    drained = not expect_continue and await drain(receive, drain_bytes, timeout_s, pace)
     if not drained:
         problem.headers["Connection"] = "close"
     await problem.response()(scope, receive, send)
 
 
-async def drain(receive: Receive, limit: int, timeout_s: float) -> bool:
+async def drain(receive: Receive, limit: int, timeout_s: float, pace: Pace | None = None) -> bool:
     """Read and discard the request body; whether all of it was read (not past ``limit``, no
-    stall, no disconnect)."""
+    stall, no disconnect, and in ``pace`` when given: a crawling body is not waited for)."""
     seen = 0
+    loop = asyncio.get_running_loop()
     while True:
+        when = loop.time() + timeout_s if pace is None else pace.deadline(loop.time())[0]
         try:
-            async with asyncio.timeout(timeout_s):  # no task per chunk, unlike wait_for
+            async with asyncio.timeout_at(when):  # no task per chunk, unlike wait_for
                 message = await receive()
         except TimeoutError:
             return False
         if message["type"] != "http.request":
             return False
-        seen += len(message.get("body", b""))
+        size = len(message.get("body", b""))
+        seen += size
+        if pace is not None:
+            pace.arrived(size)
         if not message.get("more_body", False):
             return True
         if seen > limit:
@@ -187,7 +242,7 @@ class BodyHeaders:
     length: int | None  # Content-Length, when given and a number
     invalid_length: bool  # Content-Length given but not a number
     chunked: bool
-    compressed: bool  # a Content-Encoding other than identity
+    encoding: bytes | None  # a Content-Encoding other than identity, lower-case
     expect_continue: bool
 
     @classmethod
@@ -196,12 +251,12 @@ class BodyHeaders:
         headers = dict(raw)
         length = headers.get(b"content-length")
         valid = length is None or length.isdigit()
+        encoding = headers.get(b"content-encoding", b"").strip().lower()
         return cls(
             length=int(length) if length is not None and valid else None,
             invalid_length=not valid,
             chunked=b"chunked" in headers.get(b"transfer-encoding", b"").lower(),
-            compressed=headers.get(b"content-encoding", b"identity").lower()
-            not in (b"", b"identity"),
+            encoding=None if encoding in (b"", b"identity") else encoding,
             expect_continue=b"100-continue" in headers.get(b"expect", b"").lower(),
         )
 
@@ -231,17 +286,24 @@ class RequestGate:
             await self.app(scope, receive, send)  # nothing to count, admit or time out
             return
         limits = self.admission.limits
+        if head.encoding is not None and head.encoding not in ENCODINGS:
+            await unsupported_encoding(policy, head.encoding).response()(scope, receive, send)
+            return
         declared = None if policy.streaming else head.length  # a stream is judged by its lines
         if declared is not None and declared > limits.max_body_bytes:
             await body_too_large(policy, limits.max_body_bytes).response()(scope, receive, send)
             return
+        compressed = head.encoding is not None
         ticket = self.admission.ticket()
         try:
             if declared is not None:  # decided before the body is read
-                charge = inflated(declared, limits) if head.compressed else declared
-                large = head.compressed or declared > limits.large_body_bytes
-                refusal = ticket.claim(charge, large)
-                if refusal is not None:
+                large = compressed or declared > limits.large_body_bytes
+                # What is declared is only checked (it may never come); a permit is taken now.
+                refusal = ticket.check(0 if compressed else declared, large)
+                if refusal is None:
+                    if large:
+                        ticket.claim(0, large)
+                else:
                     await answer_early(
                         overloaded(policy, refusal),
                         scope,
@@ -250,9 +312,17 @@ class RequestGate:
                         expect_continue=head.expect_continue,
                         drain_bytes=limits.max_body_bytes,
                         timeout_s=limits.body_timeout_s,
+                        pace=Pace(limits, asyncio.get_running_loop().time()),
                     )
                     return
-            body = _Body(ticket, receive, policy, head.compressed)
+            body = _Body(ticket, receive, policy, head.encoding)
+            if compressed:  # the routes see the inflated body, of a length not known yet
+                scope = dict(scope)
+                scope["headers"] = [
+                    (name, value)
+                    for name, value in scope["headers"]
+                    if name not in (b"content-encoding", b"content-length")
+                ]
             await self._call_app(scope, body, send)
         finally:
             ticket.release()
@@ -284,20 +354,25 @@ class RequestGate:
 
 
 class _Body:
-    """The ``receive`` of one admitted request: counts the body as it arrives, refuses it past
-    the limit (413), charges it and sheds it when admission's limits are reached half-way (503),
-    times out a stalled body (408)."""
+    """The ``receive`` of one admitted request: counts the body as it arrives (inflated, when it
+    is compressed), refuses it past the limit (413), charges it and sheds it when admission's
+    limits are reached half-way (503), times out a stalled or crawling body (408)."""
 
     def __init__(
-        self, ticket: Ticket, receive: Receive, policy: RoutePolicy, compressed: bool
+        self, ticket: Ticket, receive: Receive, policy: RoutePolicy, encoding: bytes | None
     ) -> None:
         limits = ticket.admission.limits
         self.ticket = ticket
+        self.limits = limits
         self.inner = receive
         self.policy = policy
-        self.compressed = compressed
+        self.inflater = None if encoding is None else Inflater(encoding)
         self.lines = LineMeter(limits.max_body_bytes) if policy.streaming else None
-        self.received = 0
+        self.loop = asyncio.get_running_loop()
+        # A stream's rate applies to its line in progress, once one is (Pace.follow_line).
+        self.pace = Pace(limits, None if policy.streaming else self.loop.time())
+        self.received = 0  # bytes given to the application (inflated)
+        self.more = True  # the client has more to send
         self.complete = False
         self.disconnected = False
 
@@ -306,19 +381,53 @@ class _Body:
             message = await self.inner()
             self.disconnected = self.disconnected or message["type"] == "http.disconnect"
             return message
-        limits = self.ticket.admission.limits
+        inflater = self.inflater
+        if inflater is not None and inflater.pending:  # more of a chunk already received
+            await asyncio.sleep(0)  # others run between the pieces of one chunk
+            return await self._inflate(inflater, b"")
+        when, paced = self.pace.deadline(self.loop.time())
         try:
-            # asyncio.timeout, not wait_for: wait_for wraps every chunk in a new task, a cost
-            # each small request paid for nothing.
-            async with asyncio.timeout(limits.body_timeout_s):
+            # asyncio.timeout_at, not wait_for: wait_for wraps every chunk in a new task, a
+            # cost each small request paid for nothing.
+            async with asyncio.timeout_at(when):
                 message = await self.inner()
         except TimeoutError:
-            raise body_timeout(self.policy, limits.body_timeout_s) from None
+            if paced:
+                raise body_too_slow(self.policy, self.limits) from None
+            raise body_timeout(self.policy, self.limits.body_timeout_s) from None
         if message["type"] == "http.disconnect":
             self.disconnected = True
             return message
         chunk: bytes = message.get("body", b"")
-        more = bool(message.get("more_body", False))
+        self.more = bool(message.get("more_body", False))
+        if self.lines is None:
+            self.pace.arrived(len(chunk))  # the wire's bytes (the charge: what they inflate to)
+        if inflater is not None:
+            return await self._inflate(inflater, chunk)
+        await self._admit(chunk, self.more)
+        return message
+
+    async def _inflate(self, inflater: Inflater, chunk: bytes) -> Message:
+        """The next inflated piece of the body (from ``chunk``, just received, or from the last
+        chunk's rest), counted and charged, as a message for the application."""
+        try:
+            inflater.feed(chunk)
+            piece = inflater.next()
+            more = self.more or inflater.pending
+            if not more:
+                inflater.finish()
+        except InflateError as exc:
+            problem = not_inflatable(self.policy, exc)
+            if not await self._refuse_rest():
+                problem.headers["Connection"] = "close"
+            raise problem from None
+        await self._admit(piece, more)
+        return {"type": "http.request", "body": piece, "more_body": more}
+
+    async def _admit(self, chunk: bytes, more: bool) -> None:
+        """Count ``chunk``, the next bytes the application gets, against the limits; raise the
+        answer when they are passed."""
+        limits = self.limits
         self.received += len(chunk)
         if self.lines is not None:
             try:
@@ -326,18 +435,24 @@ class _Body:
             except LineTooLongError as exc:
                 raise line_too_long(self.policy, exc) from None
             large = charge > limits.large_body_bytes
+            self.pace.follow_line(self.loop.time(), self.lines.current)
         elif self.received > limits.max_body_bytes:
             raise body_too_large(self.policy, limits.max_body_bytes)
-        elif self.compressed:
-            charge, large = inflated(self.received, limits), True
         else:
-            charge, large = self.received, self.received > limits.large_body_bytes
+            charge = self.received
+            large = self.inflater is not None or charge > limits.large_body_bytes
         self.complete = not more
         refusal = self.ticket.claim(charge, large)
         if refusal is not None:
-            drained = not more or await drain(
-                self.inner, limits.max_body_bytes, limits.body_timeout_s
-            )
-            self.complete = True
+            drained = await self._refuse_rest()
             raise overloaded(self.policy, refusal, close=not drained)
-        return message
+
+    async def _refuse_rest(self) -> bool:
+        """The body is refused half-way: read and discard what the client still sends, so that
+        it reads the answer; whether all of it was read (else the connection is closed)."""
+        drained = not self.more or await drain(
+            self.inner, self.limits.max_body_bytes, self.limits.body_timeout_s, self.pace
+        )
+        self.more = False
+        self.complete = True
+        return drained

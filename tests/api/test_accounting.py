@@ -1,8 +1,9 @@
 """Admission's bookkeeping (app/api/accounting.py), without any request: permits, the byte
-budget, the charge of compressed bodies and streams' lines."""
+budget, what is checked and what is charged, streams' lines, a body's pace."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -10,13 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.api.accounting import (
-    INFLATION,
     Admission,
     AdmissionLimits,
     LineMeter,
     LineTooLongError,
+    Pace,
     Ticket,
-    inflated,
 )
 
 LIMITS = AdmissionLimits(
@@ -25,6 +25,8 @@ LIMITS = AdmissionLimits(
     max_inflight_bytes=1000,
     max_body_bytes=5000,
     body_timeout_s=1.0,
+    body_min_rate=100,
+    body_grace_s=2.0,
     small_body_bytes=10,
 )
 
@@ -146,6 +148,44 @@ def test_line_meter_refuses_at_the_first_chunk_a_line_passes_the_limit(
         assert meter.feed(body[start:end]) == max(sizes)
 
 
-def test_a_compressed_body_is_charged_what_it_may_inflate_to() -> None:
-    assert inflated(100, LIMITS) == 100 * INFLATION
-    assert inflated(10**9, LIMITS) == LIMITS.max_body_bytes
+def test_a_check_claims_nothing() -> None:
+    """What a body declares is checked before it is read, but only what arrives is charged: one
+    connection declaring the whole budget holds nothing while its bytes do not come."""
+    adm = Admission(LIMITS)
+    declared = adm.ticket()
+    assert declared.check(1000, True) is None
+    declared.claim(0, True)  # the permit is taken, no bytes
+    assert (adm.large, adm.inflight_bytes) == (1, 0)
+    other = adm.ticket()
+    assert other.claim(900, True) is None  # the declared 1000 bytes did not keep it out
+    refusal = declared.check(1000, True)
+    assert refusal is not None and "LOSSD_MAX_INFLIGHT_BYTES" in refusal
+    assert declared.claim(50, True) is None  # what has arrived still fits
+    assert declared.claim(200, True) is not None  # growing past the budget is refused
+    assert (adm.large, adm.inflight_bytes) == (2, 950)
+    for ticket in (declared, other):
+        ticket.release()
+    assert (adm.large, adm.inflight_bytes) == (0, 0)
+
+
+def test_a_body_must_keep_its_pace_once_its_grace_is_over() -> None:
+    pace = Pace(LIMITS, now=100.0)  # gap 1 s, grace 2 s, 100 bytes/s
+    assert pace.deadline(100.0) == (101.0, False)  # the gap comes first
+    pace.arrived(50)
+    assert pace.deadline(101.9) == (102.5, True)  # 2 s + 50 bytes at 100 bytes/s
+    pace.arrived(1000)
+    assert pace.deadline(103.0) == (104.0, False)  # ahead of the rate: the gap again
+    assert pace.deadline(112.4) == (112.5, True)  # a trickle falls behind: the rate cuts it
+
+
+def test_a_streams_pace_follows_its_line_in_progress() -> None:
+    pace = Pace(dataclasses.replace(LIMITS, body_timeout_s=30.0), now=None)
+    assert pace.deadline(500.0) == (530.0, False)  # between lines, only the gap
+    pace.follow_line(500.0, 30)  # a line began
+    assert pace.deadline(500.5) == (500.0 + 2 + 0.3, True)
+    pace.follow_line(501.0, 80)  # it grew
+    assert pace.deadline(501.0) == (500.0 + 2 + 0.8, True)
+    pace.follow_line(502.0, 0)  # it ended: the next one starts its own grace
+    assert pace.deadline(520.0) == (550.0, False)
+    pace.follow_line(520.0, 10)
+    assert pace.deadline(520.0) == (520.0 + 2 + 0.1, True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
 import json
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from app.api import inflate
 from app.api.accounting import Admission
 from app.main import create_app
 from app.settings import Settings
@@ -65,10 +68,13 @@ async def send_request(
     headers: dict[str, str] | None = None,
     content_length: bool = True,
     disconnect: bool = False,
+    gated: asyncio.Event | None = None,
 ) -> Answer:
     """One HTTP request through the ASGI app. ``chunks`` is the body, all at once as a list (with
     Content-Length unless ``content_length`` is false: chunked) or an async generator (chunked)
-    whose pauses are the client's. ``disconnect``: the client goes away after the last chunk."""
+    whose pauses are the client's. ``disconnect``: the client goes away after the last chunk.
+    ``gated``: the chunks after the first wait for this event. Headers given override those
+    derived (a Content-Length with a held body, say)."""
     answer = Answer()
     hdrs = {"content-type": JSON, **(headers or {})}
     if isinstance(chunks, list):
@@ -79,13 +85,18 @@ async def send_request(
         listed = chunks
 
         async def generate() -> AsyncIterator[bytes]:
-            for chunk in listed:
+            for i, chunk in enumerate(listed):
+                if i and gated is not None:
+                    await gated.wait()
                 yield chunk
 
         source = generate()
     else:
         hdrs["transfer-encoding"] = "chunked"
         source = chunks()
+    hdrs.update(headers or {})
+    if "content-length" in hdrs:
+        hdrs.pop("transfer-encoding", None)
     done = False
 
     async def receive() -> dict[str, Any]:
@@ -493,4 +504,217 @@ def test_bodies_below_the_large_size_count_against_the_budget_too() -> None:
         assert (await first).status == 200
 
     run(scenario())
+    assert_released(app)
+
+
+# --- holds: what a body declares, how slowly it comes, what it inflates to (issue 11) ---------
+
+
+def test_a_declared_length_holds_nothing_until_it_arrives() -> None:
+    """One connection declaring a body as large as the budget and sending a byte used to hold
+    the whole budget: only what has arrived is charged."""
+    app = make_app(max_concurrent_large=4, max_inflight_bytes=16 * KiB)
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        declared = padded(SEED, 16 * KiB)
+        first = asyncio.create_task(
+            send_request(
+                app,
+                "/v1/losses/mse",
+                [declared[:1], declared[1:]],
+                headers={"content-length": str(len(declared))},
+                content_length=False,
+                gated=gate,
+            )
+        )
+        await until(lambda: admission(app).large == 1)
+        other = await send_request(app, "/v1/losses/mse", [padded(SEED, 12 * KiB)])
+        assert other.status == 200, other  # the declared 16 KiB did not keep it out
+        gate.set()
+        assert (await first).status == 200
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_a_body_that_grows_past_the_budget_is_shed_half_way() -> None:
+    app = make_app(max_concurrent_large=4, max_inflight_bytes=16 * KiB)
+
+    async def scenario() -> None:
+        gate, first = await hold_large(app)  # holds 6000 bytes
+        body = padded(SEED, 12 * KiB)
+        grows = await send_request(
+            app,
+            "/v1/losses/mse",
+            [body[: 2 * KiB], body[2 * KiB :]],
+            headers={"content-length": str(len(body))},
+            content_length=False,
+        )
+        # 12 KiB declared would not fit: refused before it is read, as before.
+        assert "LOSSD_MAX_INFLIGHT_BYTES" in assert_problem(grows, 503)["detail"]
+        gate.set()
+        assert (await first).status == 200
+
+    run(scenario())
+    assert_released(app)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/v1/losses/mse", JSON), ("/v1/batch", JSON), ("/v2/models/mse/infer", JSON)],
+)
+def test_a_body_that_crawls_gets_408_and_releases(path: str, content_type: str) -> None:
+    """Each gap is within LOSSD_BODY_TIMEOUT_S, but the body averages under the minimum rate
+    once its grace is over: it would hold its permit for ever."""
+    app = make_app(body_timeout_s=5.0, body_grace_s=0.2, body_min_rate=1000)
+
+    async def crawls() -> AsyncIterator[bytes]:
+        yield b'{"y_true": [[0, 1]], ' + b" " * (5 * KiB)  # large: takes a permit
+        for _ in range(1000):
+            await asyncio.sleep(0.05)
+            yield b" "
+
+    async def scenario() -> None:
+        answer = await send_request(app, path, crawls, headers={"content-type": content_type})
+        problem = assert_problem(answer, 408)
+        assert "LOSSD_BODY_MIN_RATE" in problem["detail"]
+        assert answer.headers["connection"] == "close"
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_a_streams_slow_lines_are_kept_but_a_crawling_line_is_not() -> None:
+    """A stream is long-lived: lines may come seldom (only the gap applies between them), but
+    its line in progress, what it holds, must come at the minimum rate."""
+    app = make_app(body_timeout_s=5.0, body_grace_s=0.2, body_min_rate=1000)
+    line = json.dumps(SEED).encode() + b"\n"
+
+    async def seldom() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            await asyncio.sleep(0.3)  # longer than the grace, between whole lines
+            yield line
+
+    async def crawling_line() -> AsyncIterator[bytes]:
+        yield line
+        yield line[:10]
+        for byte in line[10:] * 100:
+            await asyncio.sleep(0.05)
+            yield bytes([byte])
+
+    async def scenario() -> None:
+        ok = await send_request(
+            app, "/v1/losses/mse/stream", seldom, headers={"content-type": NDJSON}
+        )
+        assert ok.status == 200, ok
+        cut = await send_request(
+            app, "/v1/losses/mse/stream", crawling_line, headers={"content-type": NDJSON}
+        )
+        assert "LOSSD_BODY_MIN_RATE" in assert_problem(cut, 408)["detail"]
+
+    run(scenario())
+    assert_released(app)
+
+
+def gzipped(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_v1_inflates_gzip_and_deflate(encoding: str) -> None:
+    app = make_app()
+    raw = json.dumps(SEED).encode()
+    body = gzipped(raw) if encoding == "gzip" else zlib.compress(raw)
+    answer = run(
+        send_request(app, "/v1/losses/mse", [body], headers={"content-encoding": encoding})
+    )
+    assert answer.status == 200, answer
+    assert answer.json()["per_sample"] == SEED_MSE
+    assert_released(app)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (json.dumps(SEED).encode(), "not valid gzip data"),  # plain JSON labelled gzip
+        (gzipped(json.dumps(SEED).encode())[:-5], "truncated gzip data"),
+        (gzipped(json.dumps(SEED).encode()) + b"garbage", "after the end of its gzip data"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/losses/mse", "/v2/models/mse/infer"])
+def test_a_body_that_does_not_inflate_is_400(body: bytes, expected: str, path: str) -> None:
+    app = make_app()
+    answer = run(send_request(app, path, [body], headers={"content-encoding": "gzip"}))
+    if path.startswith("/v2"):
+        assert answer.status == 400 and expected in answer.json()["error"], answer
+    else:
+        assert expected in assert_problem(answer, 400)["detail"]
+    assert_released(app)
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/losses/mse", "/v1/losses/mse/stream", "/v2/models/mse/infer"]
+)
+def test_an_unknown_content_encoding_is_415(path: str) -> None:
+    app = make_app()
+    answer = run(send_request(app, path, [b"{}"], headers={"content-encoding": "br"}))
+    if path.startswith("/v2"):
+        assert answer.status == 415 and "'br'" in answer.json()["error"], answer
+    else:
+        assert "'br'" in assert_problem(answer, 415)["detail"]
+    assert_released(app)
+
+
+def test_inflated_bytes_are_charged_against_the_budget() -> None:
+    """Two compressed bodies inflating to more than the budget together were both admitted:
+    a few hundred bytes of gzip were charged as if they inflated 16 times."""
+    app = make_app(max_concurrent_large=4, max_inflight_bytes=16 * KiB)
+
+    async def scenario() -> None:
+        gate, first = await hold_large(app)  # holds 6000 bytes
+        bomb = gzipped(padded(SEED, 12 * KiB))
+        assert len(bomb) < 200
+        refused = await send_request(
+            app, "/v1/losses/mse", [bomb], headers={"content-encoding": "gzip"}
+        )
+        assert "LOSSD_MAX_INFLIGHT_BYTES" in assert_problem(refused, 503)["detail"]
+        gate.set()
+        assert (await first).status == 200
+        alone = await send_request(
+            app, "/v1/losses/mse", [bomb], headers={"content-encoding": "gzip"}
+        )
+        assert alone.status == 200, alone
+
+    run(scenario())
+    assert_released(app)
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/losses/mse", "/v2/models/mse/infer", "/v1/losses/mse/stream"]
+)
+def test_a_decompression_bomb_is_stopped_as_it_inflates(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """64 MiB of spaces in 64 KiB of gzip, with a 256 KiB body limit: 413 once the limit is
+    passed, having inflated at most one piece more, never the whole bomb."""
+    inflated: list[int] = []
+    real_next = inflate.Inflater.next
+
+    def counting_next(self: inflate.Inflater) -> bytes:
+        piece = real_next(self)
+        inflated.append(len(piece))
+        return piece
+
+    monkeypatch.setattr(inflate.Inflater, "next", counting_next)
+    app = make_app()
+    bomb = gzipped(b'{"y_true": [[1]], "y_pred": [[' + b" " * (64 * 1024 * KiB))
+    content_type = NDJSON if path.endswith("/stream") else JSON
+    headers = {"content-encoding": "gzip", "content-type": content_type}
+    answer = run(send_request(app, path, [bomb], headers=headers))
+    if path.startswith("/v2"):
+        assert answer.status == 413 and "LOSSD_MAX_BODY_BYTES" in answer.json()["error"], answer
+    else:
+        assert_problem(answer, 413)
+    assert sum(inflated) <= 256 * KiB + inflate.PIECE_BYTES
     assert_released(app)

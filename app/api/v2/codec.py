@@ -13,7 +13,6 @@ an output is asked for as binary (request parameter ``binary_data_output`` or th
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
+from app.api.inflate import ENCODINGS, InflateError, Inflater
 from app.api.json_tensors import Path, TensorText, parse_text, split_tensors
 from app.api.json_tensors import decode_tensor as decode_json_tensor
 from app.api.v2.types import InferenceRequest, ProtocolError, RequestInput, RequestOutput
@@ -424,25 +424,31 @@ def encode_response(
 def decompress(body: bytes | bytearray, encoding: str | None, *, limit: int) -> bytes | bytearray:
     """Undo a request's ``Content-Encoding`` (gzip or deflate, as Triton's clients send them).
 
-    Refuses (413) to inflate past ``limit`` bytes, so a small bomb cannot exhaust memory.
+    Over HTTP the request gate has already inflated the body as it arrived (:mod:`app.api.gate`)
+    and the routes pass no encoding; this serves a caller holding a whole compressed body, with
+    the same inflater (:mod:`app.api.inflate`). Refuses (413) to inflate past ``limit`` bytes,
+    a piece at a time, so a small bomb cannot exhaust memory.
     """
     name = (encoding or "identity").strip().lower()
     if name == "identity":
         return body
-    if name not in ("gzip", "deflate"):
+    if name.encode() not in ENCODINGS:
         raise ProtocolError(
             f"unsupported Content-Encoding {encoding!r}; use gzip, deflate or none", status=415
         )
-    # wbits 31: gzip framing; 15: zlib framing, which is what HTTP calls "deflate".
-    inflater = zlib.decompressobj(wbits=31 if name == "gzip" else 15)
+    inflater = Inflater(name.encode())
+    data = bytearray()
     try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise ProtocolError(f"request body is not valid {name} data: {exc}") from None
-    if len(data) > limit:
-        raise ProtocolError(
-            f"request body inflates to more than the limit of {limit} bytes", status=413
-        )
-    if not inflater.eof:
-        raise ProtocolError(f"request body is truncated {name} data")
+        inflater.feed(bytes(body))
+        while True:
+            data += inflater.next()
+            if len(data) > limit:
+                raise ProtocolError(
+                    f"request body inflates to more than the limit of {limit} bytes", status=413
+                )
+            if not inflater.pending:
+                break
+        inflater.finish()
+    except InflateError as exc:
+        raise ProtocolError(str(exc)) from None
     return data

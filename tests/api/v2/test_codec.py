@@ -343,3 +343,7 @@ def test_decompress_refuses_bombs_and_bad_data() -> None:
         "unsupported Content-Encoding 'br'; use gzip, deflate or none",
         415,
     )
+    assert_refused(  # bytes after the gzip data are refused, as unclaimed binary bytes are
+        lambda: decompress(gzip.compress(BODY) + b"junk", "gzip", limit=len(BODY)),
+        "request body has bytes after the end of its gzip data",
+    )
