@@ -178,8 +178,12 @@ def recipe(spec: LossSpec, options: Mapping[str, Any]) -> Recipe:
     raise LookupError(f"no curve recipe for {name}")  # a new loss needs one (a test checks)
 
 
-def check_range(low: float, high: float, points: int) -> None:
-    """Refuse a range or point count a curve cannot be drawn from, naming the parameter."""
+def check_range(
+    low: float, high: float, points: int, given: tuple[float | None, float | None] = (0.0, 0.0)
+) -> None:
+    """Refuse a range or point count a curve cannot be drawn from, naming the parameter.
+    ``given`` is what the client sent for min and max: a None there was the loss's default,
+    which the message then says (``min=5`` alone is refused because of max's default)."""
     for field, value in (("min", low), ("max", high)):
         if not math.isfinite(value) or abs(value) > MAX_BOUND:
             raise InvalidInputError(
@@ -188,7 +192,12 @@ def check_range(low: float, high: float, points: int) -> None:
                 field=field,
             )
     if not low < high:
-        raise InvalidInputError(f"min ({low:g}) must be less than max ({high:g})", field="min")
+        default = " (the default)"
+        low_note = default if given[0] is None else ""
+        high_note = default if given[1] is None else ""
+        raise InvalidInputError(
+            f"min ({low:g}{low_note}) must be less than max ({high:g}{high_note})", field="min"
+        )
     if not MIN_POINTS <= points <= MAX_POINTS:
         raise InvalidInputError(
             f"points must be in [{MIN_POINTS}, {MAX_POINTS}], got {points}", field="points"
@@ -213,9 +222,10 @@ def curve(
     """
     bound = bind_options(spec.name, spec.options, options)
     pic = recipe(spec, bound)
+    given = (low, high)
     low = pic.domain[0] if low is None else low
     high = pic.domain[1] if high is None else high
-    check_range(low, high, points)
+    check_range(low, high, points, given)
     xs = np.linspace(low, high, points)
     preds = pic.build(xs)
     series = tuple(
