@@ -192,7 +192,7 @@ def check_range(
                 field=field,
             )
     if not low < high:
-        default = " (the default)"
+        default = ", the default"
         low_note = default if given[0] is None else ""
         high_note = default if given[1] is None else ""
         raise InvalidInputError(

@@ -157,7 +157,7 @@ async function evaluate() {
   }
   const result = await response.json();
   show("eval-error", "");
-  $("per-sample").textContent = JSON.stringify(result.per_sample);
+  $("per-sample").textContent = `[${result.per_sample.map(String).join(", ")}]`;
   $("shape").textContent = JSON.stringify(result.shape);
   $("mean").textContent = String(result.mean);
   $("sum-count").textContent = `${result.sum} / ${result.count}`;
@@ -175,6 +175,24 @@ function refreshSoon() {
   state.timer = setTimeout(refresh, 150);
 }
 
+function example(loss) {
+  if (loss.sparse_labels) return EXAMPLES.sparse;
+  return CATEGORICAL.has(loss.name) ? EXAMPLES.categorical : EXAMPLES.default;
+}
+
+// Fill in the loss's example; ``always`` false keeps a pair the user typed.
+function fillExample(always) {
+  const [yTrue, yPred] = example(selected());
+  const untouched = ["y-true", "y-pred"].every(
+    (id) => $(id).value === "" || state.examples.has($(id).value),
+  );
+  if (always || untouched) {
+    $("y-true").value = yTrue;
+    $("y-pred").value = yPred;
+  }
+  for (const text of [yTrue, yPred]) state.examples.add(text);
+}
+
 // A new loss: its fields, its words, and its example unless the text areas were edited.
 function pickLoss() {
   const loss = selected();
@@ -183,19 +201,7 @@ function pickLoss() {
   const fields = $("option-fields");
   fields.replaceChildren(...loss.options.map(optionField));
   if (!loss.options.length) fields.textContent = "none";
-  const [yTrue, yPred] = loss.sparse_labels
-    ? EXAMPLES.sparse
-    : CATEGORICAL.has(loss.name)
-      ? EXAMPLES.categorical
-      : EXAMPLES.default;
-  const untouched = ["y-true", "y-pred"].every(
-    (id) => $(id).value === "" || state.examples.has($(id).value),
-  );
-  if (untouched) {
-    $("y-true").value = yTrue;
-    $("y-pred").value = yPred;
-  }
-  for (const text of [yTrue, yPred]) state.examples.add(text);
+  fillExample(false);
   refresh();
 }
 
@@ -216,6 +222,10 @@ async function start() {
   select.addEventListener("change", pickLoss);
   for (const id of ["min", "max", "points"]) $(id).addEventListener("input", refreshSoon);
   $("run").addEventListener("click", evaluate);
+  $("example").addEventListener("click", () => {
+    fillExample(true);
+    evaluate();
+  });
   $("api-key").addEventListener("change", refresh);
   pickLoss();
 }
