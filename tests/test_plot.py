@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import xml.etree.ElementTree as ET
 
@@ -57,10 +58,10 @@ def test_polyline_coordinates_map_the_data_monotonically() -> None:
     pixels = points(line)
     assert len(pixels) == len(XS)
     px, py = zip(*pixels, strict=True)
-    assert all(a < b for a, b in zip(px, px[1:], strict=False))
-    assert all(a > b for a, b in zip(py, py[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(px))
+    assert all(a > b for a, b in itertools.pairwise(py))
     # Linear: equal steps in x are equal steps in pixels; y pixels are affine in the values.
-    steps = [b - a for a, b in zip(px, px[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(px)]
     assert max(steps) - min(steps) < 0.02
     slope = (py[-1] - py[0]) / (ys[-1] - ys[0])
     for y, pixel in zip(ys, py, strict=True):
