@@ -11,11 +11,11 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
-from app.api import docs, openapi, problems
+from app.api import docs, explore, openapi, problems
 from app.api.accounting import Admission, AdmissionLimits
 from app.api.bodies import INLINE_BODY_BYTES
 from app.api.gate import RequestGate
-from app.api.routes import batch, health, losses, stream
+from app.api.routes import batch, curves, health, losses, stream
 from app.api.security import APIKeyMiddleware, cors_options
 from app.api.v2 import routes as v2
 from app.losses import evaluate
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.ready = False
-    for module in (health, losses, stream, batch, v2):
+    for module in (health, losses, curves, stream, batch, v2):
         app.include_router(module.router)
     # Middleware, outermost first: request id, metrics and log (app/observability, around the
     # whole stack) > CORS > API keys > the request gate (body limit, admission, body timeout)
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     docs.install(app)
+    explore.install(app)
     observability.install(app, settings)
     return app
 

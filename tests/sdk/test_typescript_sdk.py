@@ -48,7 +48,7 @@ def test_generated_names_read_well(client_dir: Path) -> None:
     apis = {p.stem for p in (client / "apis").glob("*Api.ts")}
     assert apis >= {"LossesApi", "BatchApi", "InferenceApi", "HealthApi"}
     losses_api = (client / "apis" / "LossesApi.ts").read_text()
-    for method in ("listLosses(", "getLoss(", "evaluateLoss(", "evaluateStream("):
+    for method in ("listLosses(", "getLoss(", "evaluateLoss(", "evaluateStream(", "lossCurve("):
         assert f"async {method}" in losses_api, method
     inference_api = (client / "apis" / "InferenceApi.ts").read_text()
     for method in ("serverMetadata(", "modelMetadata(", "modelReady(", "modelInfer("):
@@ -56,8 +56,8 @@ def test_generated_names_read_well(client_dir: Path) -> None:
     models = {p.stem for p in (client / "models").glob("*.ts")} - {"index"}
     assert {"EvaluateRequest", "EvaluateResponse", "Problem", "Reduction", "SampleWeight"} <= models
     assert not [m for m in models if "AnyOf" in m or "OneOf" in m or m[-1].isdigit()], models
-    # bearerAuth: each of the 4 losses methods sends Configuration.accessToken.
-    assert losses_api.count('await token("bearerAuth", [])') == 4
+    # bearerAuth: each of the 5 losses methods sends Configuration.accessToken.
+    assert losses_api.count('await token("bearerAuth", [])') == 5
 
 
 def test_typescript_scenario(scenario_js: str, sdk_server: SdkServer) -> None:
