@@ -13,10 +13,9 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app.api.deps import LossDep
+from app.api.deps import LossDep, parse_query_options
 from app.api.openapi import problem_responses
 from app.api.problems import from_loss_error
-from app.api.routes.stream import _parse_options as parse_query_options
 from app.curves import DEFAULT_POINTS, MAX_BOUND, MAX_POINTS, MIN_POINTS, curve
 from app.losses import LossError, LossSpec
 from app.observability import observation

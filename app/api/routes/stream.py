@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import numpy as np
-import pydantic_core
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.api.bodies import ORJSONResponse, parse_json, require_content_type
-from app.api.deps import LossDep, SettingsDep
+from app.api.deps import LossDep, SettingsDep, parse_query_options
 from app.api.ndjson import Line, for_each_line
 from app.api.openapi import json_body, problem_responses
 from app.api.problems import ProblemError, from_loss_error
@@ -65,7 +64,7 @@ async def evaluate_stream(
     """Evaluate an NDJSON stream of chunks (one JSON object per line) with bounded memory."""
     observation().loss = spec.name
     require_content_type(request, NDJSON)
-    opts = _parse_options(options)
+    opts = parse_query_options(options)
     totals = Totals()
     context = {"max_elements": settings.max_elements}
 
@@ -94,25 +93,6 @@ async def evaluate_stream(
         )
     answer = _result(spec, totals, reduction, dtype, per_sample)
     return ORJSONResponse(answer, limit=settings.response_limit)
-
-
-def _parse_options(raw: str | None) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    try:
-        # pydantic-core refuses nesting past ~200 levels with a ValueError; json.loads would
-        # raise RecursionError (a 500) on a deeply nested query string.
-        value = pydantic_core.from_json(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise ProblemError(
-            422,
-            "options must be a JSON object",
-            slug="invalid-option",
-            errors=[("/query/options", "expected a JSON object")],
-        )
-    return value
 
 
 def _add_chunk(
