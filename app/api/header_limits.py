@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.api.problems import title
 from app.settings import get_settings
 
 #: The import string uvicorn's ``http`` option takes.
@@ -40,7 +41,7 @@ def _answer(status: int, reason: str, slug: str, detail: str) -> bytes:
     body = orjson.dumps(
         {
             "type": f"urn:lossd:problem:{slug}",
-            "title": slug.replace("-", " ").capitalize(),
+            "title": title(slug),
             "status": status,
             "detail": detail,
             "errors": [],
