@@ -1,5 +1,6 @@
-"""API keys and CORS on a real server: the examples of docs/security.md, "Authentication and CORS", run as
-written, and NVIDIA's Triton client, which must pass a key and show lossd's 401 message."""
+"""API keys and CORS on a real server: the examples of docs/security.md, "Authentication and
+CORS", run as written, and NVIDIA's Triton client, which must pass a key and show lossd's 401
+message."""
 
 from __future__ import annotations
 

@@ -142,7 +142,9 @@ def page_name(page: Path) -> str:
     return page.relative_to(ROOT).as_posix()
 
 
-EXAMPLES = [e for page in pages() if page.exists() for e in examples(page.read_text(), page_name(page))]
+EXAMPLES = [
+    e for page in pages() if page.exists() for e in examples(page.read_text(), page_name(page))
+]
 
 
 def test_readme_and_docs_have_examples() -> None:

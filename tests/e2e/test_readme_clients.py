@@ -11,6 +11,7 @@ Code blocks without an output block (the SDK examples, the retry loop) are run e
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def client_examples(markdown: str, page: str = "README.md") -> list[ClientExampl
     lines = markdown.splitlines()
     blocks = _blocks(markdown)
     found = []
-    for block, after in zip(blocks, blocks[1:], strict=False):
+    for block, after in itertools.pairwise(blocks):
         if block.lang not in LANGUAGES or after.lang not in ("json", "text"):
             continue
         if any(line.strip() for line in lines[block.end + 1 : after.start]):
@@ -54,9 +55,7 @@ def client_examples(markdown: str, page: str = "README.md") -> list[ClientExampl
     return found
 
 
-EXAMPLES = [
-    e for page in pages() for e in client_examples(page.read_text(), page_name(page))
-]
+EXAMPLES = [e for page in pages() for e in client_examples(page.read_text(), page_name(page))]
 
 
 def test_the_readme_shows_an_example_per_language() -> None:

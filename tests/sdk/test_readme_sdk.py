@@ -1,5 +1,5 @@
-"""docs/sdks.md (the README's "SDKs" page): its generator commands are the ones the SDK tests run (and
-``make sdk``), and its Python example runs against a live server with the printed output.
+"""docs/sdks.md (the README's "SDKs" page): its generator commands are the ones the SDK tests
+run (and ``make sdk``), and its Python example runs against a live server with the printed output.
 The TypeScript example is compiled with the scenario (``build.compiled_scenario``)."""
 
 from __future__ import annotations
