@@ -61,7 +61,7 @@ fmt: $(DEV_STAMP)
 openapi: $(DEV_STAMP)  ## export the OpenAPI contract the SDKs are generated from
 	$(BIN)/python -m app.api.openapi_export > openapi/openapi.json
 
-sdk: $(DEV_STAMP)  ## generate the TypeScript and Python clients into build/sdk (README: SDKs)
+sdk: $(DEV_STAMP)  ## generate the TypeScript and Python clients into build/sdk (docs/sdks.md)
 	$(BIN)/openapi-generator-cli generate -g typescript-fetch -i openapi/openapi.json -o build/sdk/typescript
 	$(BIN)/openapi-python-client generate --meta none --overwrite --path openapi/openapi.json --output-path build/sdk/python/lossd_client
 

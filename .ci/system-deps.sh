@@ -6,6 +6,9 @@ PACKAGES=(
   chromium   # tests/e2e/test_docs_browser.py: /docs in headless Chromium
   nginx      # tests/e2e/test_nginx_replicas.py: the deploy/ nginx config in front of 3 replicas
   wrk        # bench/loadtest: `make loadtest` and its short CI run
+  r-base-core      # tests/e2e/test_readme_clients.py: the README's R example, run with Rscript
+  r-cran-httr2     # the same R example's HTTP client (Debian bookworm: httr2 0.2.2)
+  r-cran-jsonlite  # httr2's JSON bodies (req_body_json, resp_body_json) in the same R example
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

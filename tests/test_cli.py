@@ -484,17 +484,20 @@ def test_serve_process_applies_its_flags() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# the README's "Command line" examples
+# the command-line examples of the README ("Command line" section) and of docs/cli.md
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+CLI_PAGES = {"README.md": 1, "docs/cli.md": 4}  # each page, the fewest examples it must have
 
 
-def readme_cli_examples() -> list[tuple[str, str, str]]:
-    """(script, expected output, its language) for each ```sh block of the README's "Command
-    line" section followed by an output block."""
-    text = README.read_text()
-    section = text.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+def readme_cli_examples(page: str = "README.md") -> list[tuple[str, str, str]]:
+    """(script, expected output, its language) for each ```sh block followed by an output block,
+    in the README's "Command line" section or in a whole docs page."""
+    text = (ROOT / page).read_text()
+    if page == "README.md":
+        text = text.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
     return [
         (script, output, lang)
         for (kind, script), (lang, output) in itertools.pairwise(blocks)
@@ -502,9 +505,10 @@ def readme_cli_examples() -> list[tuple[str, str, str]]:
     ]
 
 
-def test_readme_command_line_examples(tmp_path: Path) -> None:
-    examples = readme_cli_examples()
-    assert len(examples) >= 4
+@pytest.mark.parametrize("page", sorted(CLI_PAGES))
+def test_readme_command_line_examples(page: str, tmp_path: Path) -> None:
+    examples = readme_cli_examples(page)
+    assert len(examples) >= CLI_PAGES[page]
     env = {**os.environ, "PATH": f"{LOSSD.parent}{os.pathsep}{os.environ['PATH']}"}
     for script, expected, lang in examples:  # in order: later ones read earlier ones' files
         done = subprocess.run(

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
 K8S_VERSION = "1.30"  # the oldest Kubernetes these manifests are meant for
 
-# README, "Memory": peak RSS ~ 150 MB + F x body bytes, F at most 31 (JSON of one-digit integers,
+# docs/memory.md: peak RSS ~ 150 MB + F x body bytes, F at most 31 (JSON of one-digit integers,
 # measured on one worker); a limit below that lets such a request OOM-kill the pod.
 BASE_BYTES = 150e6
 PEAK_BYTES_PER_BODY_BYTE = 31

@@ -193,13 +193,13 @@ def test_a_slow_but_steady_body_is_not_cut(server: ServerProcess) -> None:
 
 
 def readme_evaluate() -> Callable[..., dict[str, Any]]:
-    """The retrying ``evaluate`` function of the README's "What to retry", as written there."""
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    """The retrying ``evaluate`` function of docs/api.md's "What to retry", as written there."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
     start = text.index("**What to retry.**")
     code = text[text.index("```python\n", start) + len("```python\n") :]
     code = code[: code.index("```")]
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/api.md", "exec"), namespace)
     function: Callable[..., dict[str, Any]] = namespace["evaluate"]
     return function
 

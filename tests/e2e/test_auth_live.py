@@ -1,5 +1,6 @@
-"""API keys and CORS on a real server: the README's "Authentication and CORS" examples, run as
-written, and NVIDIA's Triton client, which must pass a key and show lossd's 401 message."""
+"""API keys and CORS on a real server: the examples of docs/security.md, "Authentication and
+CORS", run as written, and NVIDIA's Triton client, which must pass a key and show lossd's 401
+message."""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import ServerProcess
-from tests.e2e.test_readme import README, Example, _blocks, assert_json_matches, run_example
+from tests.e2e.test_readme import DOCS, Example, _blocks, assert_json_matches, run_example
 from tests.helpers import SEED_PRED, SEED_TRUE
 
 pytestmark = pytest.mark.e2e
 
 KEYS = "key-for-team-a,key-for-team-b"
 ORIGIN = "https://dashboard.example.com"
+PAGE = DOCS / "security.md"
 SECTION = "## Authentication and CORS"
 
 
 def section_examples() -> list[tuple[Example, str | None]]:
     """The section's ```sh blocks that call curl, each with the block after it (its expected
     output, ```json or ```text) and that block's language."""
-    text = README.read_text()
+    text = PAGE.read_text()
     start = text.index(SECTION)
     end = text.index("\n## ", start + len(SECTION))
     offset = text[:start].count("\n")
@@ -35,7 +37,7 @@ def section_examples() -> list[tuple[Example, str | None]]:
             continue
         after = blocks[k + 1] if k + 1 < len(blocks) else None
         expected = after.text if after and after.lang in ("json", "text") else None
-        example = Example(offset + block.start + 1, block.text, expected)
+        example = Example(offset + block.start + 1, block.text, expected, "docs/security.md")
         found.append((example, after.lang if expected is not None and after else None))
     return found
 

@@ -1,10 +1,12 @@
-"""The README's examples, run against a live server so they cannot go stale.
+"""The examples of the README and of the pages in ``docs/``, run against a live server so they
+cannot go stale.
 
 Convention: every fenced ```sh block whose first line starts with ``curl`` is an example talking
 to ``http://127.0.0.1:8000``. If the next fenced block (blank lines aside) is a ```json block,
 that is the expected output, compared as parsed JSON: the same keys, the same list lengths,
 numbers within rel 1e-6. Each example runs with ``bash -c`` (pipes and heredocs work) against
-the live server's URL and must exit 0.
+the live server's URL and must exit 0. A page whose examples need a server with other settings
+is left to its own test (``OWN_SERVER``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+# docs pages whose curl examples need a differently configured server, and the test running them
+OWN_SERVER = {"security.md": "tests/e2e/test_auth_live.py"}
 README_URL = "http://127.0.0.1:8000"
 FENCE = re.compile(r"^```\s*([\w+-]*)\s*$")
 REL = 1e-6
@@ -32,6 +38,7 @@ class Example:
     line: int  # 1-based line of the opening ```sh fence
     script: str
     expected: str | None  # the following ```json block, if any
+    page: str = "README.md"  # where it is, for messages
 
 
 @dataclass
@@ -62,7 +69,7 @@ def _blocks(markdown: str) -> list[_Block]:
     return blocks
 
 
-def examples(markdown: str) -> list[Example]:
+def examples(markdown: str, page: str = "README.md") -> list[Example]:
     """The curl examples of ``markdown`` with their expected JSON output (if given)."""
     lines = markdown.splitlines()
     blocks = _blocks(markdown)
@@ -76,7 +83,7 @@ def examples(markdown: str) -> list[Example]:
             between = lines[block.end + 1 : after.start]
             if after.lang == "json" and all(not line.strip() for line in between):
                 expected = after.text
-        found.append(Example(block.start + 1, block.text, expected))
+        found.append(Example(block.start + 1, block.text, expected, page))
     return found
 
 
@@ -116,35 +123,54 @@ def run_example(example: Example, base_url: str) -> str:
         ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 0, (
-        f"README line {example.line} exited {proc.returncode}:\n{script}\n"
+        f"{example.page} line {example.line} exited {proc.returncode}:\n{script}\n"
         f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     )
     return proc.stdout
 
 
-# --- the real README -------------------------------------------------------------------------
-
-README_EXAMPLES = examples(README.read_text()) if README.exists() else []
+# --- the real README and docs pages ----------------------------------------------------------
 
 
-def test_readme_has_examples() -> None:
+def pages() -> list[Path]:
+    """README.md and every docs/*.md page, but those in ``OWN_SERVER``."""
+    docs = sorted(p for p in DOCS.glob("*.md") if p.name not in OWN_SERVER)
+    return [README, *docs]
+
+
+def page_name(page: Path) -> str:
+    return page.relative_to(ROOT).as_posix()
+
+
+EXAMPLES = [
+    e for page in pages() if page.exists() for e in examples(page.read_text(), page_name(page))
+]
+
+
+def test_readme_and_docs_have_examples() -> None:
     assert README.exists(), f"{README} is missing"
-    assert README_EXAMPLES, "README.md has no ```sh curl examples: nothing keeps it honest"
-    assert all(README_URL in e.script for e in README_EXAMPLES), [
-        e.line for e in README_EXAMPLES if README_URL not in e.script
+    for page in ("README.md", "docs/api.md"):
+        assert any(e.page == page for e in EXAMPLES), (
+            f"{page} has no ```sh curl examples: nothing keeps it honest"
+        )
+    assert all(README_URL in e.script for e in EXAMPLES), [
+        (e.page, e.line) for e in EXAMPLES if README_URL not in e.script
     ]
+    for name, test in OWN_SERVER.items():  # those left out are run elsewhere
+        assert (ROOT / test).exists(), (name, test)
 
 
-@pytest.mark.parametrize("example", README_EXAMPLES, ids=[f"line{e.line}" for e in README_EXAMPLES])
+@pytest.mark.parametrize("example", EXAMPLES, ids=[f"{e.page}:{e.line}" for e in EXAMPLES])
 def test_readme_example(example: Example, live_server: str) -> None:
     out = run_example(example, live_server)
     if example.expected is None:
         return
+    where = f"{example.page} line {example.line}"
     try:
         actual = json.loads(out)
     except ValueError:
-        pytest.fail(f"README line {example.line} did not print JSON:\n{out}")
-    assert_json_matches(actual, json.loads(example.expected), f"README line {example.line}")
+        pytest.fail(f"{where} did not print JSON:\n{out}")
+    assert_json_matches(actual, json.loads(example.expected), where)
 
 
 # --- the parser and the comparison themselves ------------------------------------------------

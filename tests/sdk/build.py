@@ -33,7 +33,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "openapi" / "openapi.json"
-README = ROOT / "README.md"
+SDK_PAGE = ROOT / "docs" / "sdks.md"
 BUILD = ROOT / "build" / "sdk"
 TS_SOURCES = Path(__file__).resolve().parent / "typescript"
 STAMP = ".lossd-build-key"
@@ -142,7 +142,7 @@ def _script(name: str) -> Path:
 
 # --- TypeScript ----------------------------------------------------------------------------
 
-# The README's "SDKs" commands are these, with -i/-o (--path/--output-path) in that order.
+# docs/sdks.md's commands are these, with -i/-o (--path/--output-path) in that order.
 TS_GENERATOR_ARGS = ("generate", "-g", "typescript-fetch")
 
 
@@ -177,15 +177,15 @@ def node_toolchain() -> Path:
     return npm_ci(TS_SOURCES, BUILD / "node-toolchain")
 
 
-def readme_blocks(lang: str, section: str = "## SDKs") -> list[str]:
-    """The ```lang code blocks of one README section, in order."""
-    text = README.read_text().partition(f"\n{section}\n")[2].partition("\n## ")[0]
+def readme_blocks(lang: str) -> list[str]:
+    """The ```lang code blocks of docs/sdks.md (the README links it), in order."""
+    text = SDK_PAGE.read_text()
     return re.findall(rf"^```{lang}\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
 
 
 def compiled_scenario() -> Path:
     """``build/sdk/scenario-js/scenario.js``: scenario.ts and the client, compiled by tsc, with
-    the README's TypeScript example (``readme.ts``, type-checked: the build fails if it does not
+    docs/sdks.md's TypeScript example (``readme.ts``, type-checked: the build fails if it does not
     compile against the generated client)."""
     client, toolchain = typescript_client(), node_toolchain()
     scenario = TS_SOURCES / "scenario.ts"

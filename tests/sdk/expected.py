@@ -90,7 +90,7 @@ def check(summary: dict[str, Any], *, authenticated: bool) -> None:
     assert bad["error"]["status"] == 404
     assert "no_such_loss" in bad["error"]["detail"]
 
-    # The README's v2 example (seed 002's tensors): per_sample and mean, in the order asked for.
+    # docs/api.md's v2 example (seed 002's tensors): per_sample and mean, in the order asked for.
     inference = summary["inference"]
     assert (inference["model_name"], inference["id"]) == ("mean_squared_error", "seed-002")
     per_sample, mean = inference["outputs"]
@@ -102,7 +102,7 @@ def check(summary: dict[str, Any], *, authenticated: bool) -> None:
     assert per_sample["data"] == approx(SEED_MSE)
     assert (mean["name"], mean["shape"], mean["data"]) == ("mean", [1], [pytest.approx(0.5)])
 
-    # README "Streaming": the seed example as two one-sample NDJSON lines. Only the TypeScript
+    # docs/api.md "Streaming": the seed example as two one-sample NDJSON lines. Only the TypeScript
     # client has the operation (openapi-python-client does not support application/x-ndjson).
     if "stream" in summary:
         stream = summary["stream"]
@@ -110,7 +110,7 @@ def check(summary: dict[str, Any], *, authenticated: bool) -> None:
         assert stream["per_sample"] == approx(SEED_MSE)
         assert stream["mean"] == pytest.approx(0.5)
 
-    # README "Errors": a ragged y_pred (row 1 has 3 values where row 0 has 2).
+    # docs/api.md "Errors": a ragged y_pred (row 1 has 3 values where row 0 has 2).
     invalid = summary["invalid"]
     assert invalid["status"] == 422
     assert invalid["content_type"] == "application/problem+json"

@@ -1,5 +1,5 @@
-"""The README's "SDKs" section: its generator commands are the ones the SDK tests run (and
-``make sdk``), and its Python example runs against a live server with the printed output.
+"""docs/sdks.md (the README's "SDKs" page): its generator commands are the ones the SDK tests
+run (and ``make sdk``), and its Python example runs against a live server with the printed output.
 The TypeScript example is compiled with the scenario (``build.compiled_scenario``)."""
 
 from __future__ import annotations
@@ -45,5 +45,5 @@ def test_readme_python_example(live_server: str) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    # Hand-derived in tests/sdk/expected.py (WEIGHTED_HUBER); the README's "Errors" pointer.
+    # Hand-derived in tests/sdk/expected.py (WEIGHTED_HUBER); docs/api.md's "Errors" pointer.
     assert proc.stdout.splitlines() == ["[0.375, 0.015625] 0.1953125", "422 /y_pred/1"]
