@@ -11,7 +11,7 @@ from app.losses.spec import CONVERT_BINARY_LABELS, loss
 
 
 def _hinge_labels(y_true: FloatArray, convert_binary_labels: bool) -> FloatArray:
-    """Keras 3 maps labels to ``2 y - 1`` when *every* label is 0 or 1; the seeds do not."""
+    """Keras 3 maps labels to ``2 y - 1`` when *every* label is 0 or 1; by default lossd doesn't."""
     if convert_binary_labels and bool(np.all((y_true == 0) | (y_true == 1))):
         return const(2.0, y_true) * y_true - const(1.0, y_true)
     return y_true
@@ -29,7 +29,7 @@ def hinge(
 ) -> FloatArray:
     """``mean(max(1 - y_true * y_pred, 0), axis=-1)``.
 
-    ``y_true`` is used as given (the seed documents' formula, Keras 2). With
+    ``y_true`` is used as given (the hinge formula; multi-backend Keras <= 2.3). With
     ``convert_binary_labels=True``, {0, 1} labels first become {-1, 1}, as in Keras 3.
 
     >>> hinge(np.float32([[0, 1, 1]]), np.float32([[1, 1, 0]]))

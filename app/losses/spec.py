@@ -50,8 +50,9 @@ CONVERT_BINARY_LABELS = OptionSpec(
     "convert_binary_labels",
     "boolean",
     False,
-    "Keras 3 behaviour: when every label is 0 or 1, map them to -1 and 1 first. The default "
-    "(false) uses y_true as given, as the seed documents and Keras 2 do.",
+    "Keras 3 behaviour (tf.keras 2.x and keras 2.4+ too): when every label is 0 or 1, map them "
+    "to -1 and 1 first. The default (false) uses y_true as given, as the hinge formula does "
+    "and the original multi-backend Keras (<= 2.3) did.",
 )
 OVERLAP_AXES = OptionSpec(
     "axis",
