@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     @property
     def response_limit(self) -> int:
         """The largest answer: ``LOSSD_MAX_RESPONSE_BYTES``, else the body limit. An answer is
-        held in memory whole, like a body, so bounding it like one keeps the README's memory
+        held in memory whole, like a body, so bounding it like one keeps docs/memory.md's memory
         bound true of answers too; and what a client may send it may receive."""
         return self.max_body_bytes if self.max_response_bytes is None else self.max_response_bytes
 

@@ -26,7 +26,7 @@ Decoding multiplies memory (a JSON body is parsed into Python objects before it 
 arrays): peak RSS per worker is about 70 MB + F x max(LOSSD_MAX_INFLIGHT_BYTES,
 LOSSD_MAX_BODY_BYTES), with F measured at 2 for binary tensors, 5 for JSON of full-precision
 floats, 17-26 for JSON of short numbers and 31 for /v2 JSON ``data`` of one-digit integers; the
-README states the bound.
+docs/memory.md states the bound.
 """
 
 from __future__ import annotations

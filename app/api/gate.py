@@ -14,7 +14,7 @@ and outside the routes. For each HTTP request it
    and this worker's in-flight bytes), or sheds it with 503 and ``Retry-After``. A body is
    charged what has arrived, its claim growing chunk by chunk (a 503 half-way when the budget is
    spent), not what it declares: one connection declaring 64 MiB and sending a byte holds no
-   more than that byte, so the bytes in progress, and the README's memory bound, are those that
+   more than that byte, so the bytes in progress, and docs/memory.md's bound, are those that
    are really in memory (the routes' buffer grows as the body arrives too:
    :func:`app.api.bodies.read_body`). A body declaring more than fits now is refused before it
    is read. A large permit is taken on a large declared length; (6) bounds how long a body that

@@ -41,7 +41,7 @@ class Config:
     workers: int = 2
     big_mib: float = 20.0
     big_every: int = 1000  # one big body every this many requests of a wrk thread
-    rss_bound_mib: int = 1536  # measured 623 MiB; see the README for the per-worker formula
+    rss_bound_mib: int = 1536  # measured 623 MiB; see docs/memory.md for the per-worker formula
     timeout_s: int = 60  # wrk's per-request timeout (a big body waits behind others)
 
 

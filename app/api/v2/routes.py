@@ -177,7 +177,7 @@ _INFER_ERRORS: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorResponse, "description": "Unsupported Content-Encoding."},
 }
 # The body is parsed by hand; declared so clients and fuzzers see its JSON form. The binary
-# extension's JSON header + raw bytes is not describable in OpenAPI; see the README.
+# extension's JSON header + raw bytes is not describable in OpenAPI; see docs/api.md.
 _INFER_BODY = json_body(InferenceRequest)
 
 
