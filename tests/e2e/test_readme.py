@@ -15,6 +15,7 @@ import json
 import math
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,18 @@ def assert_json_matches(actual: Any, expected: Any, where: str = "$") -> None:
 
 
 def run_example(example: Example, base_url: str) -> str:
-    """Run the example with ``bash -c`` against ``base_url``; its stdout."""
+    """Run the example with ``bash -c`` against ``base_url``, in a directory of its own (an
+    example may write a file, e.g. ``curl -o``); its stdout."""
     script = "set -eo pipefail\n" + example.script.replace(README_URL, base_url)
-    proc = subprocess.run(
-        ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
+    with tempfile.TemporaryDirectory() as workdir:
+        proc = subprocess.run(
+            ["bash", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=workdir,
+        )
     assert proc.returncode == 0, (
         f"{example.page} line {example.line} exited {proc.returncode}:\n{script}\n"
         f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
