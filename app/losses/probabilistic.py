@@ -15,12 +15,14 @@ import numpy.typing as npt
 from app.losses.errors import InvalidInputError
 from app.losses.numerics import (
     EPSILON,
+    Derivatives,
     FloatArray,
     clip,
     const,
     dot,
     log_sigmoid,
     log_softmax,
+    per_element,
     power,
     probabilities_from,
     sigmoid,
@@ -34,6 +36,7 @@ from app.losses.spec import (
     GAMMA,
     LABEL_SMOOTHING,
     MEAN_AXIS,
+    derivatives_of,
     loss,
 )
 
@@ -76,6 +79,52 @@ def _log_likelihood(
     return result
 
 
+def _inside(p: FloatArray, low: float, high: float) -> npt.NDArray[np.bool_]:
+    """Where ``clip(p, low, high)`` passes ``p`` through: its derivative is 1 there and 0
+    outside. The bounds themselves count as inside (the one-sided derivative from within)."""
+    return (p >= const(low, p)) & (p <= const(high, p))
+
+
+def _sigmoid_slope(x: FloatArray) -> FloatArray:
+    """``sigmoid'(x) = sigmoid(x) sigmoid(-x) = e / (1 + e)^2`` with ``e = exp(-|x|)``: never
+    overflows, and keeps its relative precision where the sigmoid saturates."""
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    d = np.add(e, const(1.0, x))
+    e /= d
+    e /= d
+    return e
+
+
+def _focal_factors(
+    m: FloatArray, gamma: float, slope: FloatArray | float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``m^gamma`` and its first and second derivatives along ``m``'s own derivative
+    ``slope`` (``d m / d p``, with ``d^2 m / d p^2 = 0``): ``gamma m^(gamma-1) slope`` and
+    ``gamma (gamma-1) m^(gamma-2) slope^2``. The exponents 0, 1 and 2 are written out, so an
+    ``m`` of 0 gives exact zeros instead of ``0 * inf``."""
+    one = const(1.0, m)
+    if gamma == 0.0:
+        zeros = np.zeros_like(m)
+        return np.ones_like(m), zeros, zeros
+    if gamma == 1.0:
+        return m, np.broadcast_to(np.multiply(one, slope, dtype=m.dtype), m.shape), np.zeros_like(m)
+    if gamma == 2.0:
+        f1 = np.multiply(m, slope, dtype=m.dtype)
+        f1 *= const(2.0, m)
+        f2 = np.broadcast_to(np.multiply(const(2.0, m), np.square(slope), dtype=m.dtype), m.shape)
+        return np.square(m), f1, f2
+    g = const(gamma, m)
+    f1 = power(m, gamma - 1.0)
+    f2 = power(m, gamma - 2.0)
+    f2 *= g * (g - one)
+    f2 *= np.square(slope)
+    f1 *= g
+    f1 *= slope
+    return power(m, gamma), f1, f2
+
+
 @loss(
     class_name="CategoricalCrossentropy",
     formula="-sum(y_true * log(clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)), axis)",
@@ -102,6 +151,54 @@ def categorical_crossentropy(
         log_prob = probabilities_from(y_pred, axis)
         np.log(log_prob, out=log_prob)
     return -dot(y_true, log_prob, axis)
+
+
+@derivatives_of(categorical_crossentropy)
+def _categorical_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Derivatives:
+    """Along the class axis, with ``t`` the (smoothed) targets:
+
+    - probabilities: ``S = sum(y_pred)``, ``q = y_pred / S``, ``c = [eps <= q <= 1 - eps]``
+      (0 where the clip holds ``p`` constant), ``T = sum(c t)``: gradient ``T / S - c t / y_pred``,
+      Hessian diagonal ``c t / y_pred^2 - T / S^2`` (the normalisation couples the classes, so
+      the Hessian is not diagonal; this is its exact diagonal);
+    - logits: ``s = softmax(y_pred)``, ``T = sum(t)``: gradient ``T s - t``, Hessian diagonal
+      ``T s (1 - s)``.
+    """
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    if from_logits:
+        prob = softmax(y_pred, axis)
+        total = np.sum(y_true, axis=axis, keepdims=True)
+        total *= scale
+        hess = None
+        if hessian:
+            hess = np.subtract(const(1.0, prob), prob)
+            hess *= prob
+            hess *= total
+        grad = np.multiply(prob, total, out=prob)
+        grad -= y_true * scale
+        return grad, hess
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_sum = const(1.0, y_pred) / np.sum(y_pred, axis=axis, keepdims=True)
+        counted = np.multiply(y_true, _inside(y_pred * inv_sum, EPSILON, 1.0 - EPSILON))
+        total = np.sum(counted, axis=axis, keepdims=True)  # T
+        ratio = np.divide(counted, y_pred, out=np.zeros_like(y_pred), where=counted != 0)
+    total *= scale
+    hess = None
+    if hessian:
+        hess = np.multiply(ratio, const(1.0, y_pred) / y_pred)
+        hess *= scale
+        hess -= total * np.square(inv_sum)
+    grad = np.multiply(ratio, -scale, out=ratio)
+    grad += total * inv_sum
+    return grad, hess
 
 
 def _check_sparse_labels(labels: FloatArray, classes: int, ignore_class: int | None) -> None:
@@ -204,6 +301,72 @@ def sparse_categorical_crossentropy(
     return losses
 
 
+@derivatives_of(sparse_categorical_crossentropy)
+def _sparse_categorical_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> Derivatives:
+    """:func:`categorical_crossentropy`'s derivatives with a one-hot ``t`` at the label ``l``:
+
+    - probabilities (``S = sum(y_pred)``, ``c = [eps <= y_pred[l] / S <= 1 - eps]``): gradient
+      ``c (1 / S - [i = l] / y_pred[l])``, Hessian diagonal ``c ([i = l] / y_pred[l]^2 - 1/S^2)``;
+    - logits: gradient ``softmax(y_pred) - [i = l]``, Hessian diagonal ``s (1 - s)``.
+
+    Samples whose label is ``ignore_class`` have weight 0 in ``scale``: their derivatives are 0.
+    """
+    axis = axis % y_pred.ndim
+    valid = sparse_valid_mask(y_true, ignore_class)
+    labels = (
+        np.where(valid, y_true, 0).astype(np.intp) if valid is not None else y_true.astype(np.intp)
+    )
+    labels = np.expand_dims(labels, axis)
+    if from_logits:
+        prob = softmax(y_pred, axis)
+        hess = None
+        if hessian:
+            hess = np.subtract(const(1.0, prob), prob)
+            hess *= prob
+            hess *= scale
+        grad = _add_at_labels(prob, labels, axis, const(-1.0, prob))
+        grad *= scale
+        return grad, hess
+    picked = _pick(y_pred, labels, axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_sum = const(1.0, y_pred) / np.sum(y_pred, axis=axis, keepdims=True)
+        counted = np.where(_inside(picked * inv_sum, EPSILON, 1.0 - EPSILON), scale, 0)
+        counted = counted.astype(y_pred.dtype)
+        at_label = np.divide(counted, picked, out=np.zeros_like(picked), where=counted != 0)
+    grad = np.empty_like(y_pred)
+    grad[...] = counted * inv_sum
+    grad = _add_at_labels(grad, labels, axis, -at_label)
+    hess = None
+    if hessian:
+        hess = np.empty_like(y_pred)
+        hess[...] = -counted * np.square(inv_sum)
+        hess = _add_at_labels(hess, labels, axis, at_label / picked)
+    return grad, hess
+
+
+def _add_at_labels(
+    a: FloatArray, labels: npt.NDArray[np.intp], axis: int, value: FloatArray | float
+) -> FloatArray:
+    """``a`` (in place) with ``value`` added at ``a[..., labels, ...]`` along ``axis``; ``labels``
+    and ``value`` keep ``axis`` with length 1 (3-D views, as :func:`_pick`)."""
+    shape = a.shape
+    before, after = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
+    view = a.reshape(before, shape[axis], after)
+    index = labels.reshape(before, 1, after)
+    added = np.take_along_axis(view, index, axis=1)
+    added += np.broadcast_to(value, labels.shape).reshape(before, 1, after)
+    np.put_along_axis(view, index, added, axis=1)
+    return a
+
+
 @loss(
     class_name="BinaryCrossentropy",
     aliases=("bce", "BCE"),
@@ -236,6 +399,55 @@ def binary_crossentropy(
     else:
         likelihood = _log_likelihood(y_true, y_pred)
     return -np.mean(likelihood, axis=axis)  # mean(-x) = -mean(x) exactly
+
+
+@derivatives_of(binary_crossentropy)
+def _binary_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Derivatives:
+    """Per element, over ``n`` averaged along ``axis``, with ``y`` the (smoothed) targets:
+
+    - probabilities (``p = y_pred``): gradient ``((1 - y) / (1 - p) - y / p) / n``, Hessian
+      diagonal ``(y / p^2 + (1 - y) / (1 - p)^2) / n`` for ``eps <= p <= 1 - eps``, 0 outside
+      (where the clip holds ``p`` constant);
+    - logits: gradient ``(sigmoid(y_pred) - y) / n``, Hessian diagonal
+      ``sigmoid(y_pred) sigmoid(-y_pred) / n`` (from ``exp(-|y_pred|)``: no overflow).
+    """
+    y_true = _smooth_binary(y_true, label_smoothing)
+    k = per_element(scale, 1.0, y_pred, axis)
+    one = const(1.0, y_pred)
+    if from_logits:
+        slope = _sigmoid_slope(y_pred)
+        hess = slope * k if hessian else None
+        grad = sigmoid(y_pred)
+        grad -= y_true
+        grad *= k
+        return grad, hess
+    p = clip(y_pred, EPSILON, 1.0 - EPSILON)
+    outside = p != y_pred
+    inv_q = np.subtract(one, p)
+    np.divide(one, inv_q, out=inv_q)  # 1 / (1 - p)
+    np.divide(one, p, out=p)  # 1 / p
+    hit = y_true * p  # y / p
+    miss = np.subtract(one, y_true)
+    miss *= inv_q  # (1 - y) / (1 - p)
+    grad = np.subtract(miss, hit)
+    grad *= k
+    grad[outside] = 0
+    if not hessian:
+        return grad, None
+    hit *= p  # y / p^2
+    miss *= inv_q  # (1 - y) / (1 - p)^2
+    hess = np.add(hit, miss, out=hit)
+    hess *= k
+    hess[outside] = 0
+    return grad, hess
 
 
 @loss(
@@ -296,6 +508,72 @@ def binary_focal_crossentropy(
     return -np.mean(focal, axis=axis)  # mean(-x) = -mean(x) exactly
 
 
+@derivatives_of(binary_focal_crossentropy)
+def _binary_focal_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Derivatives:
+    """The element loss is ``w F(m) b(p)`` with ``m = 1 - p_t = p + y - 2 y p`` (``dm/dp =
+    1 - 2y``), ``F = m^gamma``, ``b`` the clipped binary cross-entropy (``b' = (1 - y)/(1 - p)
+    - y/p`` and ``b'' = y/p^2 + (1 - y)/(1 - p)^2`` for ``eps <= p <= 1 - eps``, else 0) and
+    ``w`` the class-balancing weight (1 without it). Along ``p``: gradient
+    ``w (F' b + F b') / n``, Hessian diagonal ``w (F'' b + 2 F' b' + F b'') / n``. With
+    ``from_logits``, ``p = sigmoid(y_pred)`` and the chain rule adds ``s = p (1 - p)``:
+    ``l_x = l_p s`` and ``l_xx = l_pp s^2 + l_p s (1 - 2p)``.
+    """
+    y_true = _smooth_binary(y_true, label_smoothing)
+    one = const(1.0, y_pred)
+    p = sigmoid(y_pred) if from_logits else y_pred
+    pc = clip(p, EPSILON, 1.0 - EPSILON)
+    outside = pc != p
+    miss = np.subtract(one, y_true)
+    b = -_log_likelihood(y_true, p, miss)
+    hit = y_true / pc  # y / p
+    inv_q = np.subtract(one, pc)
+    np.divide(one, inv_q, out=inv_q)  # 1 / (1 - p)
+    b1 = miss * inv_q
+    b1 -= hit
+    b1[outside] = 0
+    slope_m = np.subtract(one, y_true + y_true)  # 1 - 2y
+    m = np.multiply(y_true, p)
+    m += miss * (one - p)
+    np.subtract(one, m, out=m)  # 1 - p_t, as the loss computes it
+    f, f1, f2 = _focal_factors(m, gamma, slope_m)
+    k = per_element(scale, 1.0, y_pred, axis)
+    if apply_class_balancing:
+        a = const(alpha, y_pred)
+        k = k * (y_true * a + miss * (one - a))
+    lp = f1 * b
+    lp += f * b1
+    lpp = None
+    if hessian:
+        b2 = np.square(inv_q)
+        b2 *= miss
+        b2 += hit / pc
+        b2[outside] = 0
+        lpp = f2 * b
+        lpp += const(2.0, y_pred) * f1 * b1
+        lpp += f * b2
+    if from_logits:
+        s = _sigmoid_slope(y_pred)
+        if lpp is not None:
+            lpp *= np.square(s)
+            lpp += lp * s * (one - p - p)
+        lp *= s
+    lp *= k
+    if lpp is not None:
+        lpp *= k
+    return lp, lpp
+
+
 @loss(
     class_name="CategoricalFocalCrossentropy",
     formula="sum(-alpha * (1 - p)^gamma * y_true * log(p), axis), p as in categorical_crossentropy",
@@ -329,6 +607,76 @@ def categorical_focal_crossentropy(
     return -dot(weight, likelihood, axis)  # sum(w * -x) = -sum(w * x) exactly
 
 
+@derivatives_of(categorical_focal_crossentropy)
+def _categorical_focal_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Derivatives:
+    """The loss is ``sum_j f_j(q_j)`` over the class axis, ``f(p) = -alpha t (1 - p)^gamma
+    log p`` on the clipped ``p``, so
+    ``f' = alpha t (gamma (1-p)^(gamma-1) log p - (1-p)^gamma / p)`` and
+    ``f'' = alpha t (-gamma (gamma-1) (1-p)^(gamma-2) log p + 2 gamma (1-p)^(gamma-1) / p
+    + (1-p)^gamma / p^2)`` for ``eps <= q <= 1 - eps`` (0 outside). With ``A = sum(f' q)`` and
+    ``B = sum(f'' q^2)``:
+
+    - probabilities (``q = y_pred / S``): gradient ``(f'_i - A) / S``, Hessian diagonal
+      ``(f''_i (1 - 2 q_i) + B + 2 A - 2 f'_i) / S^2``;
+    - logits (``q = softmax(y_pred)``): gradient ``q_i (f'_i - A)``, Hessian diagonal
+      ``f''_i q_i^2 (1 - 2 q_i) + q_i^2 B + q_i (1 - 2 q_i) (f'_i - A)``.
+    """
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    one = const(1.0, y_pred)
+    if from_logits:
+        q = softmax(y_pred, axis)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_sum = one / np.sum(y_pred, axis=axis, keepdims=True)
+        q = y_pred * inv_sum
+    p = clip(q, EPSILON, 1.0 - EPSILON)
+    weight = np.where(p == q, y_true, const(0.0, y_pred))
+    weight *= const(alpha, y_pred)  # alpha t c
+    u = np.subtract(one, p)
+    log_p = np.log(p)
+    inv_p = one / p
+    f, f1, f2 = _focal_factors(u, gamma, -one)  # (1-p)^gamma and its derivatives along p
+    d1 = f1 * log_p
+    d1 += f * inv_p
+    d1 *= -weight  # f'
+    total1 = np.expand_dims(dot(d1, q, axis), axis) if q.ndim > 1 else dot(d1, q, axis)
+    centred = d1 - total1  # f' - A
+    grad = q * centred if from_logits else centred * inv_sum
+    hess = None
+    if hessian:
+        d2 = f2 * log_p
+        d2 += const(2.0, y_pred) * f1 * inv_p
+        d2 -= f * np.square(inv_p)
+        d2 *= -weight  # f''
+        q2 = np.square(q)
+        total2 = dot(d2, q2, axis)
+        total2 = np.expand_dims(total2, axis) if q.ndim > 1 else total2  # B
+        lean = one - q - q  # 1 - 2q
+        if from_logits:
+            hess = d2 * q2
+            hess *= lean
+            hess += q2 * total2
+            hess += lean * grad
+        else:
+            hess = d2 * lean
+            hess += total2 + total1 + total1
+            hess -= d1 + d1
+            hess *= np.square(inv_sum)
+        hess *= scale
+    grad *= scale
+    return grad, hess
+
+
 @loss(
     class_name="KLDivergence",
     aliases=("kullback_leibler_divergence", "kld", "KLD"),
@@ -345,6 +693,27 @@ def kl_divergence(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     ratio = clip(y_pred, EPSILON, 1.0)
     np.divide(t, ratio, out=ratio)
     return dot(t, np.log(ratio, out=ratio), -1)
+
+
+@derivatives_of(kl_divergence)
+def _kl_divergence_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+) -> Derivatives:
+    """With ``t = clip(y_true, eps, 1)``: gradient ``-t / y_pred``, Hessian diagonal
+    ``t / y_pred^2`` for ``eps <= y_pred <= 1``, 0 outside (where the clip holds it constant).
+    KL sums the last axis, so there is no ``1/n``."""
+    t = clip(y_true, EPSILON, 1.0)
+    outside = (y_pred < const(EPSILON, y_pred)) | (y_pred > const(1.0, y_pred))
+    t *= scale
+    t[outside] = 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = np.divide(t, y_pred, out=np.zeros_like(y_pred), where=~outside)
+    hess = None
+    if hessian:
+        hess = grad / y_pred
+        hess[outside] = 0
+    np.negative(grad, out=grad)
+    return grad, hess
 
 
 @loss(
@@ -364,3 +733,25 @@ def poisson(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     with np.errstate(invalid="ignore", divide="ignore"):
         log_rate = np.log(y_pred + const(EPSILON, y_pred))
     return np.mean(y_pred - y_true * log_rate, axis=-1)
+
+
+@derivatives_of(poisson)
+def _poisson_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+) -> Derivatives:
+    """Gradient ``(1 - y_true / (y_pred + eps)) / n``, Hessian diagonal
+    ``y_true / (y_pred + eps)^2 / n``. (Finite where ``y_pred < 0`` although the loss is NaN
+    there, as autodiff of the formula gives; ``y_pred = -eps`` divides by 0.)"""
+    one = const(1.0, y_pred)
+    k = per_element(scale, 1.0, y_pred, -1)
+    inv = y_pred + const(EPSILON, y_pred)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(one, inv, out=inv)  # 1 / (p + eps)
+        ratio = y_true * inv  # t / (p + eps)
+        hess = None
+        if hessian:
+            hess = np.multiply(ratio, inv, out=inv)
+            hess *= k
+    grad = np.subtract(one, ratio, out=ratio)
+    grad *= k
+    return grad, hess

@@ -4,7 +4,8 @@ Run as ``KERAS_BACKEND=jax python -m tests.derivatives.jax_reference CASES OUT``
 in a subprocess: Keras fixes its backend per process, and the rest of the suite runs Keras on
 its NumPy backend). ``CASES`` is an ``.npz`` file written by ``test_against_jax.py``: for case
 ``i``, ``i/spec`` (JSON: Keras class name, constructor kwargs, reduction), ``i/y_true``,
-``i/y_pred`` and optionally ``i/sample_weight``, already expressed as Keras takes them. ``OUT``
+``i/y_pred`` and optionally ``i/sample_weight``, already expressed as Keras takes them (the
+spec's ``move_axis``: move that axis of ``y_pred`` last inside the differentiated function). ``OUT``
 gets ``i/value``, ``i/gradient`` and ``i/hessian_diagonal`` (float64; of the sum for reduction
 ``none``), or ``i/error``.
 
@@ -49,7 +50,15 @@ def main(cases_path: str, out_path: str) -> None:
                 reduction=spec["reduction"], dtype="float64", **spec["kwargs"]
             )
 
-            def value(p: Any, loss: Any = loss, y_true: Any = y_true, weight: Any = weight) -> Any:
+            def value(
+                p: Any,
+                loss: Any = loss,
+                y_true: Any = y_true,
+                weight: Any = weight,
+                move: int | None = spec.get("move_axis"),
+            ) -> Any:
+                if move is not None:  # a class axis Keras's JAX backend does not take
+                    p = jnp.moveaxis(p, move, -1)
                 return jnp.sum(loss(y_true, p, sample_weight=weight))  # sum: for "none"
 
             try:

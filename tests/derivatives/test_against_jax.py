@@ -165,7 +165,14 @@ def keras_spec(case: Case) -> dict[str, Any]:
         )
     if isinstance(kwargs.get("axis"), list):
         kwargs["axis"] = tuple(kwargs["axis"])
-    return {"class_name": resolve(name).class_name, "kwargs": kwargs, "reduction": case.reduction}
+    spec = {"class_name": resolve(name).class_name, "kwargs": kwargs, "reduction": case.reduction}
+    if name == "sparse_categorical_crossentropy" and kwargs.get("axis", -1) % case.rank != (
+        case.rank - 1
+    ):
+        # Keras's JAX backend takes sparse labels against a last class axis only: the reference
+        # moves lossd's class axis last inside the differentiated function.
+        spec["move_axis"] = kwargs.pop("axis")
+    return spec
 
 
 def lossd(case: Case, dtype: str = "float64") -> Any:
