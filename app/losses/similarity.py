@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.losses.numerics import FloatArray, const, dot, inverse_norm
+from app.losses.numerics import EPSILON, Derivatives, FloatArray, const, dot, inverse_norm
 from app.losses.options import OptionSpec
-from app.losses.spec import loss
+from app.losses.spec import derivatives_of, loss
 
 
 @loss(
@@ -32,3 +32,40 @@ def cosine_similarity(y_true: FloatArray, y_pred: FloatArray, axis: int = -1) ->
     with np.errstate(invalid="ignore"):  # an overflowed dot product times a zero inverse norm
         cosine = dot(y_true, y_pred, axis) * inv_true * inv_pred
     return -np.where((inv_true == 0) | (inv_pred == 0), const(0.0, y_pred), cosine)
+
+
+@derivatives_of(cosine_similarity)
+def _cosine_similarity_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool, axis: int = -1
+) -> Derivatives:
+    """With ``u = l2_normalize(y_true)``, ``N = |y_pred|`` and ``s = <u, y_pred>`` along ``axis``
+    (the loss is ``-s / N``): gradient ``-u / N + s y_pred / N^3``, Hessian diagonal
+    ``2 u y_pred / N^3 + s / N^3 - 3 s y_pred^2 / N^5`` (not a diagonal Hessian; its exact
+    diagonal). Where ``N < eps``, ``l2_normalize`` divides by ``eps`` instead: the loss is
+    linear there, gradient ``-u / eps``, Hessian 0 (``N = eps`` exactly takes the first
+    branch). A zero ``y_true`` (or an overflowed norm) gives 0, as the loss does.
+    """
+    keep = np.expand_dims if y_pred.ndim > 1 else _scalar_keep
+    inv_true = keep(inverse_norm(dot(y_true, y_true, axis)), axis)
+    square_sum = keep(dot(y_pred, y_pred, axis), axis)
+    inv_pred = inverse_norm(square_sum)
+    capped = square_sum < const(EPSILON * EPSILON, y_pred)  # 1/N capped at 1/eps
+    zero = const(0.0, y_pred)
+    u = np.multiply(y_true, inv_true * scale)  # scale folded in: the loss is linear in u
+    s = keep(dot(u, y_pred, axis), axis)
+    with np.errstate(invalid="ignore", over="ignore"):
+        inv3 = np.where(capped, zero, inv_pred**3)
+        grad = np.multiply(u, -inv_pred)
+        grad += (s * inv3) * y_pred
+        if not hessian:
+            return grad, None
+        hess = np.multiply(u, y_pred)
+        hess *= const(2.0, y_pred) * inv3
+        hess += s * inv3
+        hess -= (const(3.0, y_pred) * s * inv3 * np.square(inv_pred)) * np.square(y_pred)
+    return grad, hess
+
+
+def _scalar_keep(a: FloatArray, axis: int) -> FloatArray:
+    """A 1-D ``y_pred``'s per-sample value (0-d) as it is: it broadcasts already."""
+    return a
