@@ -185,15 +185,19 @@ def _categorical_crossentropy_derivatives(
         grad = np.multiply(prob, total, out=prob)
         grad -= y_true * scale
         return grad, hess
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # a row summing to 0 gives NaN
         inv_sum = const(1.0, y_pred) / np.sum(y_pred, axis=axis, keepdims=True)
-        counted = np.multiply(y_true, _inside(y_pred * inv_sum, EPSILON, 1.0 - EPSILON))
+        q = np.multiply(y_pred, inv_sum)
+        counted = np.multiply(y_true, _inside(q, EPSILON, 1.0 - EPSILON))  # c t
         total = np.sum(counted, axis=axis, keepdims=True)  # T
-        ratio = np.divide(counted, y_pred, out=np.zeros_like(y_pred), where=counted != 0)
+        # 1 / y_pred as 1 / (S clip(q)): finite where the clip is active (and c = 0 there).
+        inv_pred = np.clip(q, const(EPSILON, q), const(1.0 - EPSILON, q), out=q)
+        np.divide(inv_sum, inv_pred, out=inv_pred)
+        ratio = np.multiply(counted, inv_pred, out=counted)  # c t / y_pred
     total *= scale
     hess = None
     if hessian:
-        hess = np.multiply(ratio, const(1.0, y_pred) / y_pred)
+        hess = np.multiply(ratio, inv_pred, out=inv_pred)
         hess *= scale
         hess -= total * np.square(inv_sum)
     grad = np.multiply(ratio, -scale, out=ratio)
@@ -430,7 +434,7 @@ def _binary_crossentropy_derivatives(
         grad *= k
         return grad, hess
     p = clip(y_pred, EPSILON, 1.0 - EPSILON)
-    outside = p != y_pred
+    k = k * (p == y_pred)  # 0 where the clip holds p constant (a multiply: no masked store)
     inv_q = np.subtract(one, p)
     np.divide(one, inv_q, out=inv_q)  # 1 / (1 - p)
     np.divide(one, p, out=p)  # 1 / p
@@ -439,14 +443,12 @@ def _binary_crossentropy_derivatives(
     miss *= inv_q  # (1 - y) / (1 - p)
     grad = np.subtract(miss, hit)
     grad *= k
-    grad[outside] = 0
     if not hessian:
         return grad, None
     hit *= p  # y / p^2
     miss *= inv_q  # (1 - y) / (1 - p)^2
     hess = np.add(hit, miss, out=hit)
     hess *= k
-    hess[outside] = 0
     return grad, hess
 
 
@@ -533,7 +535,7 @@ def _binary_focal_crossentropy_derivatives(
     one = const(1.0, y_pred)
     p = sigmoid(y_pred) if from_logits else y_pred
     pc = clip(p, EPSILON, 1.0 - EPSILON)
-    outside = pc != p
+    inside = (pc == p).astype(y_pred.dtype)  # b's derivatives vanish where the clip holds p
     miss = np.subtract(one, y_true)
     b = -_log_likelihood(y_true, p, miss)
     hit = y_true / pc  # y / p
@@ -541,7 +543,7 @@ def _binary_focal_crossentropy_derivatives(
     np.divide(one, inv_q, out=inv_q)  # 1 / (1 - p)
     b1 = miss * inv_q
     b1 -= hit
-    b1[outside] = 0
+    b1 *= inside
     slope_m = np.subtract(one, y_true + y_true)  # 1 - 2y
     m = np.multiply(y_true, p)
     m += miss * (one - p)
@@ -558,7 +560,7 @@ def _binary_focal_crossentropy_derivatives(
         b2 = np.square(inv_q)
         b2 *= miss
         b2 += hit / pc
-        b2[outside] = 0
+        b2 *= inside
         lpp = f2 * b
         lpp += const(2.0, y_pred) * f1 * b1
         lpp += f * b2
@@ -640,7 +642,7 @@ def _categorical_focal_crossentropy_derivatives(
             inv_sum = one / np.sum(y_pred, axis=axis, keepdims=True)
         q = y_pred * inv_sum
     p = clip(q, EPSILON, 1.0 - EPSILON)
-    weight = np.where(p == q, y_true, const(0.0, y_pred))
+    weight = np.multiply(y_true, p == q, dtype=y_pred.dtype)  # t c: 0 where clipped
     weight *= const(alpha, y_pred)  # alpha t c
     u = np.subtract(one, p)
     log_p = np.log(p)
@@ -703,15 +705,12 @@ def _kl_divergence_derivatives(
     ``t / y_pred^2`` for ``eps <= y_pred <= 1``, 0 outside (where the clip holds it constant).
     KL sums the last axis, so there is no ``1/n``."""
     t = clip(y_true, EPSILON, 1.0)
-    outside = (y_pred < const(EPSILON, y_pred)) | (y_pred > const(1.0, y_pred))
+    p = clip(y_pred, EPSILON, 1.0)
+    t *= p == y_pred  # 0 where the clip holds y_pred constant (a multiply: no masked store)
     t *= scale
-    t[outside] = 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grad = np.divide(t, y_pred, out=np.zeros_like(y_pred), where=~outside)
-    hess = None
-    if hessian:
-        hess = grad / y_pred
-        hess[outside] = 0
+    np.divide(const(1.0, p), p, out=p)  # 1 / y_pred where it counts, finite elsewhere
+    grad = np.multiply(t, p, out=t)  # t / y_pred
+    hess = np.multiply(grad, p, out=p) if hessian else None
     np.negative(grad, out=grad)
     return grad, hess
 
