@@ -433,21 +433,25 @@ def _binary_crossentropy_derivatives(
         grad -= y_true
         grad *= k
         return grad, hess
+    # g = (p - y) / (p (1 - p)), h = ((p - y)^2 + y (1 - y)) / (p (1 - p))^2: the same as
+    # (1 - y)/(1 - p) - y/p and y/p^2 + (1 - y)/(1 - p)^2, in four full-size buffers.
     p = clip(y_pred, EPSILON, 1.0 - EPSILON)
-    k = k * (p == y_pred)  # 0 where the clip holds p constant (a multiply: no masked store)
-    inv_q = np.subtract(one, p)
-    np.divide(one, inv_q, out=inv_q)  # 1 / (1 - p)
-    np.divide(one, p, out=p)  # 1 / p
-    hit = y_true * p  # y / p
-    miss = np.subtract(one, y_true)
-    miss *= inv_q  # (1 - y) / (1 - p)
-    grad = np.subtract(miss, hit)
+    inside = p == y_pred  # the clip holds p constant elsewhere: derivatives 0
+    r = np.subtract(one, p)
+    r *= p
+    np.divide(one, r, out=r)  # 1 / (p (1 - p))
+    r *= inside
+    d = np.subtract(p, y_true)
+    grad = np.multiply(d, r)
     grad *= k
     if not hessian:
         return grad, None
-    hit *= p  # y / p^2
-    miss *= inv_q  # (1 - y) / (1 - p)^2
-    hess = np.add(hit, miss, out=hit)
+    spread = np.subtract(one, y_true, out=p)
+    spread *= y_true  # y (1 - y)
+    hess = np.square(d, out=d)
+    hess += spread
+    hess *= r
+    hess *= r
     hess *= k
     return grad, hess
 

@@ -129,17 +129,18 @@ def _mean_squared_logarithmic_error_derivatives(
     u = np.maximum(y_pred, eps)
     u += one
     d = np.log(u)
-    second_log = np.maximum(y_true, eps)
-    second_log += one
-    d -= np.log(second_log, out=second_log)
+    grad = np.maximum(y_true, eps)  # (the buffer of the gradient, to save a temporary)
+    grad += one
+    d -= np.log(grad, out=grad)
     np.divide(one, u, out=u)  # 1 / u
-    k = (y_pred >= eps).astype(y_pred.dtype)  # 0 where max() holds the value constant
-    k *= per_element(scale, 2.0, y_pred, -1)  # (a multiply, not a masked store: 15x faster)
-    k *= u
-    grad = d * k
+    u *= y_pred >= eps  # 0 where max() holds the value constant (a multiply: no masked store)
+    k = per_element(scale, 2.0, y_pred, -1)
+    np.multiply(d, u, out=grad)
+    grad *= k
     if not hessian:
         return grad, None
     hess = np.subtract(one, d, out=d)
+    hess *= u
     hess *= u
     hess *= k
     return grad, hess
