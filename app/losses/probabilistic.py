@@ -535,49 +535,90 @@ def _binary_focal_crossentropy_derivatives(
     ``from_logits``, ``p = sigmoid(y_pred)`` and the chain rule adds ``s = p (1 - p)``:
     ``l_x = l_p s`` and ``l_xx = l_pp s^2 + l_p s (1 - 2p)``.
     """
-    y_true = _smooth_binary(y_true, label_smoothing)
-    one = const(1.0, y_pred)
+    y = _smooth_binary(y_true, label_smoothing)
+    one, two, g = const(1.0, y_pred), const(2.0, y_pred), const(gamma, y_pred)
     p = sigmoid(y_pred) if from_logits else y_pred
-    pc = clip(p, EPSILON, 1.0 - EPSILON)
-    inside = (pc == p).astype(y_pred.dtype)  # b's derivatives vanish where the clip holds p
-    miss = np.subtract(one, y_true)
-    b = -_log_likelihood(y_true, p, miss)
-    hit = y_true / pc  # y / p
-    inv_q = np.subtract(one, pc)
-    np.divide(one, inv_q, out=inv_q)  # 1 / (1 - p)
-    b1 = miss * inv_q
-    b1 -= hit
-    b1 *= inside
-    slope_m = np.subtract(one, y_true + y_true)  # 1 - 2y
-    m = np.multiply(y_true, p)
-    m += miss * (one - p)
-    np.subtract(one, m, out=m)  # 1 - p_t, as the loss computes it
-    f, f1, f2 = _focal_factors(m, gamma, slope_m)
+    # Buffer by buffer, reused as soon as free: at 1M elements each further temporary costs
+    # more in page faults than its arithmetic.
+    a = clip(p, EPSILON, 1.0 - EPSILON)
+    b = np.log(a)
+    r = np.subtract(one, a)
+    e = np.log(r)
+    b -= e
+    b *= y
+    b += e
+    np.negative(b, out=b)  # bce = -(log(1 - p) + y (log p - log(1 - p)))
+    r *= a
+    np.divide(one, r, out=r)
+    r *= a == p  # 1 / (p (1 - p)), 0 where the clip holds p constant
+    d = np.subtract(a, y, out=e)  # p - y
+    grad = np.multiply(d, r)  # b' = (p - y) / (p (1 - p)) = (1 - y)/(1 - p) - y/p
+    hess = None
+    if hessian:
+        hess = np.subtract(one, y)
+        hess *= y
+        hess += np.square(d, out=d)
+        hess *= r
+        hess *= r  # b'' = ((p - y)^2 + y (1 - y)) / (p (1 - p))^2 = y/p^2 + (1 - y)/(1 - p)^2
+    m = np.multiply(p, -two, out=a)
+    m += one
+    m *= y
+    m += p  # 1 - p_t = p + y (1 - 2p)
+    slope = np.multiply(y, -two, out=e)
+    slope += one  # dm/dp = 1 - 2y
+    f = _power(m, gamma, out=r)  # F = m^gamma
+    f1 = np.zeros_like(m) if gamma == 0.0 else _power(m, gamma - 1.0)
+    f1 *= g
+    f1 *= slope  # F' = gamma m^(gamma - 1) (1 - 2y)
+    if hess is not None:
+        hess *= f  # F b''
+        if gamma not in (0.0, 1.0):
+            f2 = _power(m, gamma - 2.0)
+            f2 *= g * (g - one)
+            f2 *= slope
+            f2 *= slope
+            f2 *= b
+            hess += f2  # F'' b, F'' = gamma (gamma - 1) m^(gamma - 2) (1 - 2y)^2
+            np.multiply(f1, grad, out=f2)
+        else:
+            f2 = np.multiply(f1, grad)
+        f2 *= two
+        hess += f2  # 2 F' b'
+    grad *= f
+    f1 *= b
+    grad += f1  # F b' + F' b
+    if from_logits:  # the chain rule through p = sigmoid(x): s = p (1 - p)
+        s = _sigmoid_slope(y_pred)
+        if hess is not None:
+            hess *= s
+            hess *= s
+            lean = np.multiply(p, -two, out=a)
+            lean += one
+            lean *= grad
+            lean *= s
+            hess += lean  # l_pp s^2 + l_p s (1 - 2p)
+        grad *= s
     k = per_element(scale, 1.0, y_pred, axis)
     if apply_class_balancing:
-        a = const(alpha, y_pred)
-        k = k * (y_true * a + miss * (one - a))
-    lp = f1 * b
-    lp += f * b1
-    lpp = None
-    if hessian:
-        b2 = np.square(inv_q)
-        b2 *= miss
-        b2 += hit / pc
-        b2 *= inside
-        lpp = f2 * b
-        lpp += const(2.0, y_pred) * f1 * b1
-        lpp += f * b2
-    if from_logits:
-        s = _sigmoid_slope(y_pred)
-        if lpp is not None:
-            lpp *= np.square(s)
-            lpp += lp * s * (one - p - p)
-        lp *= s
-    lp *= k
-    if lpp is not None:
-        lpp *= k
-    return lp, lpp
+        w = np.multiply(y, const(2.0 * alpha - 1.0, y_pred), out=e)
+        w += const(1.0 - alpha, y_pred)  # y alpha + (1 - y)(1 - alpha)
+        w *= k
+        k = w
+    grad *= k
+    if hess is not None:
+        hess *= k
+    return grad, hess
+
+
+def _power(x: FloatArray, exponent: float, out: FloatArray | None = None) -> FloatArray:
+    """``x ** exponent`` with 0 and 1 written out (``power`` has 2); a new array unless ``out``."""
+    if exponent == 0.0:
+        result = np.empty_like(x) if out is None else out
+        result[...] = 1
+        return result
+    if exponent == 1.0:
+        return np.copyto(out, x) or out if out is not None else x.copy()
+    return power(x, exponent, out=out)
 
 
 @loss(
