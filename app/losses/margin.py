@@ -134,12 +134,11 @@ def _categorical_hinge_derivatives(
     attaining it (ties share the derivative equally, as JAX's ``max`` does); Hessian diagonal 0
     (piecewise linear). Where the loss is exactly 0 (the margin) lossd returns 0."""
     one = const(1.0, y_pred)
-    others = np.subtract(one, y_true)
-    complement = others.copy()
-    others *= y_pred
-    neg = np.max(others, axis=-1, keepdims=True)
+    complement = np.subtract(one, y_true)
+    grad = np.multiply(complement, y_pred)  # (the wrong-class scores, then the gradient)
+    neg = np.max(grad, axis=-1, keepdims=True)
     active = (neg - dot(y_true, y_pred, -1)[..., np.newaxis] + one) > const(0.0, y_pred)
-    grad = (others == neg).astype(y_pred.dtype)
+    grad[...] = grad == neg  # the indicator of the maximum, in place (no new 4 MB buffer)
     grad /= np.sum(grad, axis=-1, keepdims=True)  # ties share
     grad *= complement
     grad -= y_true

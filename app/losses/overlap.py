@@ -119,15 +119,15 @@ def _tversky_derivatives(
     fp = dot(complement, y_pred, axis)
     fn = dot(y_true, np.subtract(one, y_pred, out=complement), axis)
     inv = _keep(one / (tp + fp * a + fn * b + const(EPSILON, y_pred)), axis)
-    tp = _keep(tp, axis)
     k = inv * scale  # scale / D
     slope = np.multiply(y_true, one - a - b, out=complement)
     slope += a  # e
-    grad = np.multiply(slope, tp * inv * k)
-    grad -= y_true * k
-    if not hessian:
-        return grad, None
-    hess = np.multiply(y_true, two * inv * k)
-    hess -= (two * tp * np.square(inv) * k) * slope
-    hess *= slope
-    return grad, hess
+    # z = y_true - TP e / D: gradient -k z, Hessian diagonal 2 (k / D) e z (three buffers).
+    z = np.multiply(slope, -_keep(tp, axis) * inv)
+    z += y_true
+    hess = None
+    if hessian:
+        hess = np.multiply(z, slope, out=slope)
+        hess *= two * k * inv
+    z *= -k
+    return z, hess
