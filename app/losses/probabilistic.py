@@ -97,34 +97,6 @@ def _sigmoid_slope(x: FloatArray) -> FloatArray:
     return e
 
 
-def _focal_factors(
-    m: FloatArray, gamma: float, slope: FloatArray | float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``m^gamma`` and its first and second derivatives along ``m``'s own derivative
-    ``slope`` (``d m / d p``, with ``d^2 m / d p^2 = 0``): ``gamma m^(gamma-1) slope`` and
-    ``gamma (gamma-1) m^(gamma-2) slope^2``. The exponents 0, 1 and 2 are written out, so an
-    ``m`` of 0 gives exact zeros instead of ``0 * inf``."""
-    one = const(1.0, m)
-    if gamma == 0.0:
-        zeros = np.zeros_like(m)
-        return np.ones_like(m), zeros, zeros
-    if gamma == 1.0:
-        return m, np.broadcast_to(np.multiply(one, slope, dtype=m.dtype), m.shape), np.zeros_like(m)
-    if gamma == 2.0:
-        f1 = np.multiply(m, slope, dtype=m.dtype)
-        f1 *= const(2.0, m)
-        f2 = np.broadcast_to(np.multiply(const(2.0, m), np.square(slope), dtype=m.dtype), m.shape)
-        return np.square(m), f1, f2
-    g = const(gamma, m)
-    f1 = power(m, gamma - 1.0)
-    f2 = power(m, gamma - 2.0)
-    f2 *= g * (g - one)
-    f2 *= np.square(slope)
-    f1 *= g
-    f1 *= slope
-    return power(m, gamma), f1, f2
-
-
 @loss(
     class_name="CategoricalCrossentropy",
     formula="-sum(y_true * log(clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)), axis)",
