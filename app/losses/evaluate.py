@@ -3,6 +3,13 @@
 :func:`evaluate` takes anything array-like and checks it; :func:`evaluate_tensors` takes
 :class:`~app.losses.tensors.Tensors` already checked (the HTTP layer decodes and checks each
 tensor once, as it arrives) and does not scan them again.
+
+Both can also return the derivatives of the reduced value (of the sum for reduction ``none``)
+with respect to every element of ``y_pred``: ``gradient=True`` and ``hessian_diagonal=True``.
+Each loss's analytic derivatives sit beside it (``spec.derivatives``); this module turns the
+sample weights, the ``ignore_class`` mask and the reduction into the per-sample factor they
+scale by (``reduction.derivative_scale``) and shapes the answers like ``y_pred`` as sent.
+See ``docs/derivatives.md``.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import numpy as np
 from app.losses.errors import InvalidInputError, InvalidOptionError
 from app.losses.numerics import FloatArray
 from app.losses.options import bind_options
-from app.losses.reduction import REDUCTIONS, Reduced, reduce
+from app.losses.reduction import REDUCTIONS, Reduced, derivative_scale, reduce
 from app.losses.registry import LossSpec, resolve
 from app.losses.tensors import DTYPES, Tensors
 
@@ -29,6 +36,25 @@ class Evaluation:
     dtype: str
     reduction: str
     result: Reduced
+    #: d value / d y_pred (of the sum for reduction ``none``), shaped like y_pred as sent; None
+    #: unless asked for.
+    gradient: FloatArray | None = None
+    #: The diagonal of the Hessian of the same value: d^2 value / d y_pred_i^2, shaped likewise.
+    hessian_diagonal: FloatArray | None = None
+
+    @property
+    def gradient_non_finite(self) -> int:
+        """How many gradient elements are NaN or infinite (0 when none was asked for)."""
+        return _non_finite(self.gradient)
+
+    @property
+    def hessian_diagonal_non_finite(self) -> int:
+        """How many Hessian-diagonal elements are NaN or infinite (0 when none was asked for)."""
+        return _non_finite(self.hessian_diagonal)
+
+
+def _non_finite(a: FloatArray | None) -> int:
+    return 0 if a is None else int(a.size - np.count_nonzero(np.isfinite(a)))
 
 
 def evaluate(
@@ -40,10 +66,14 @@ def evaluate(
     options: Mapping[str, Any] | None = None,
     reduction: str = "sum_over_batch_size",
     dtype: str = "float32",
+    gradient: bool = False,
+    hessian_diagonal: bool = False,
 ) -> Evaluation:
     """Evaluate ``loss`` on ``y_true``/``y_pred`` (nested lists or arrays) as Keras 3 would.
 
-    The computation runs in ``dtype`` (float32 unless float64 is asked for). Raises a
+    The computation runs in ``dtype`` (float32 unless float64 is asked for). With ``gradient``
+    and/or ``hessian_diagonal`` the :class:`Evaluation` also carries those derivatives of the
+    reduced value with respect to ``y_pred``. Raises a
     :class:`~app.losses.errors.LossError` subclass for anything that cannot be evaluated.
     """
     spec = loss if isinstance(loss, LossSpec) else resolve(loss)
@@ -56,7 +86,8 @@ def evaluate(
             f"reduction must be one of {list(REDUCTIONS)}, got {reduction!r}", field="reduction"
         )
     kwargs = bind_options(spec.name, spec.options, options)
-    return _run(spec, Tensors.of(y_true, y_pred, sample_weight, dtype), kwargs, reduction)
+    tensors = Tensors.of(y_true, y_pred, sample_weight, dtype)
+    return _run(spec, tensors, kwargs, reduction, gradient, hessian_diagonal)
 
 
 def evaluate_tensors(
@@ -65,16 +96,27 @@ def evaluate_tensors(
     *,
     options: Mapping[str, Any] | None = None,
     reduction: str = "sum_over_batch_size",
+    gradient: bool = False,
+    hessian_diagonal: bool = False,
 ) -> Evaluation:
     """Evaluate ``loss`` on checked ``tensors`` (in their dtype) with a known ``reduction``.
 
-    The tensors are not scanned again; options are bound and checked as in :func:`evaluate`.
+    The tensors are not scanned again; options are bound and checked as in :func:`evaluate`,
+    derivatives asked for as in :func:`evaluate`.
     """
     spec = loss if isinstance(loss, LossSpec) else resolve(loss)
-    return _run(spec, tensors, bind_options(spec.name, spec.options, options), reduction)
+    kwargs = bind_options(spec.name, spec.options, options)
+    return _run(spec, tensors, kwargs, reduction, gradient, hessian_diagonal)
 
 
-def _run(spec: LossSpec, tensors: Tensors, kwargs: dict[str, Any], reduction: str) -> Evaluation:
+def _run(
+    spec: LossSpec,
+    tensors: Tensors,
+    kwargs: dict[str, Any],
+    reduction: str,
+    gradient: bool = False,
+    hessian_diagonal: bool = False,
+) -> Evaluation:
     true, pred, weights = tensors.y_true, tensors.y_pred, tensors.sample_weight
     true, pred = (_align_sparse if spec.sparse_labels else _align_dense)(true, pred, kwargs)
     _check_axes(kwargs, pred.ndim)
@@ -82,7 +124,46 @@ def _run(spec: LossSpec, tensors: Tensors, kwargs: dict[str, Any], reduction: st
         values = np.asarray(spec.fn(true, pred, **kwargs), dtype=pred.dtype)
         mask = spec.mask(true, kwargs.get("ignore_class")) if spec.mask else None
         reduced = reduce(values, weights, mask, reduction)
-    return Evaluation(spec.name, tensors.dtype, reduction, reduced)
+        if not (gradient or hessian_diagonal):
+            return Evaluation(spec.name, tensors.dtype, reduction, reduced)
+        if spec.derivatives is None:  # pragma: no cover - every loss in the catalogue has them
+            raise InvalidInputError(f"{spec.name} offers no derivatives", field="loss")
+        scale = derivative_scale(values, weights, mask, reduction)
+        scale = _expand(scale, _reduced_axes(kwargs, pred.ndim), pred.ndim)
+        grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs)
+    sent = tensors.y_pred.shape  # the aligned y_pred differs at most by an axis of length 1
+    return Evaluation(
+        spec.name,
+        tensors.dtype,
+        reduction,
+        reduced,
+        gradient=_as_sent(grad, sent, pred.dtype) if gradient else None,
+        hessian_diagonal=_as_sent(hess, sent, pred.dtype) if hessian_diagonal else None,
+    )
+
+
+def _reduced_axes(options: dict[str, Any], rank: int) -> tuple[int, ...]:
+    """The axes of the aligned ``y_pred`` a per-sample loss reduces: its ``axis`` option (every
+    axis for null, as the overlap losses) or, for losses without one, the last axis."""
+    axis = options.get("axis", -1)
+    if axis is None:
+        return tuple(range(rank))
+    return tuple(sorted(a % rank for a in (axis if isinstance(axis, tuple) else (axis,))))
+
+
+def _expand(scale: FloatArray, axes: tuple[int, ...], rank: int) -> FloatArray:
+    """Per-sample ``scale`` with the reduced ``axes`` put back (length 1): broadcastable
+    against ``y_pred``. A scalar loss (every axis reduced) keeps a 0-d scale."""
+    if scale.ndim == 0 or scale.ndim == rank:
+        return scale
+    return np.expand_dims(scale, axes)
+
+
+def _as_sent(a: FloatArray | None, shape: tuple[int, ...], dtype: Any) -> FloatArray:
+    """``a`` as a C-contiguous array of ``y_pred``'s dtype and shape as sent."""
+    if a is None:  # pragma: no cover - a derivatives function breaking its contract
+        raise RuntimeError("the loss's derivatives left out what was asked for")
+    return np.ascontiguousarray(a, dtype=dtype).reshape(shape)
 
 
 def _shape(a: FloatArray) -> list[int]:

@@ -20,6 +20,8 @@ DOT_BLOCK = 1024
 
 FloatArray = npt.NDArray[np.floating[Any]]
 Axes = int | tuple[int, ...] | None  # None: every axis
+#: A loss's analytic (gradient, Hessian diagonal or None), shaped like y_pred; see spec.py.
+Derivatives = tuple[FloatArray, FloatArray | None]
 
 
 def const(value: float, like: FloatArray) -> Any:
@@ -116,3 +118,21 @@ def probabilities_from(y_pred: FloatArray, axis: int) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):  # an all-zero row becomes NaN, as in Keras
         scaled = y_pred / np.sum(y_pred, axis=axis, keepdims=True)
     return np.clip(scaled, const(EPSILON, scaled), const(1.0 - EPSILON, scaled), out=scaled)
+
+
+def per_element(scale: FloatArray, factor: float, like: FloatArray, axis: Axes) -> FloatArray:
+    """``scale * factor / n`` in ``like``'s dtype, ``n`` the number of elements a per-sample
+    mean over ``axis`` averages (every axis when None): the chain-rule factor of a mean."""
+    if axis is None:
+        n = like.size
+    else:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        n = int(np.prod([like.shape[a] for a in axes]))
+    return np.multiply(scale, const(factor / n, like), dtype=like.dtype)
+
+
+def filled(k: FloatArray, like: FloatArray) -> FloatArray:
+    """``k`` (broadcastable against ``like``) as a new array of ``like``'s shape and dtype."""
+    out = np.empty_like(like)
+    out[...] = k
+    return out

@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.losses.numerics import EPSILON, Axes, FloatArray, const, dot
+from app.losses.numerics import EPSILON, Axes, Derivatives, FloatArray, const, dot
 from app.losses.options import OptionSpec
-from app.losses.spec import OVERLAP_AXES, loss
+from app.losses.spec import OVERLAP_AXES, derivatives_of, loss
+
+
+def _keep(a: FloatArray, axis: Axes) -> FloatArray:
+    """A per-sample value with the reduced axes put back (length 1), to broadcast against the
+    tensors; every axis reduced (null) leaves a 0-d value, which broadcasts as it is."""
+    if axis is None or np.ndim(a) == 0:
+        return a
+    return np.expand_dims(a, axis)
 
 
 @loss(
@@ -26,6 +34,28 @@ def dice(y_true: FloatArray, y_pred: FloatArray, axis: Axes = None) -> FloatArra
     intersection = dot(y_true, y_pred, axis)
     denominator = np.sum(y_true, axis=axis) + np.sum(y_pred, axis=axis) + const(EPSILON, y_pred)
     return np.asarray(const(1.0, y_pred) - const(2.0, y_pred) * intersection / denominator)
+
+
+@derivatives_of(dice)
+def _dice_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool, axis: Axes = None
+) -> Derivatives:
+    """With ``I = sum(y_true y_pred)`` and ``D = sum(y_true) + sum(y_pred) + eps`` over ``axis``:
+    gradient ``2 I / D^2 - 2 y_true / D``, Hessian diagonal ``4 y_true / D^2 - 4 I / D^3`` (every
+    element of a sample is coupled through ``D``; this is the Hessian's exact diagonal)."""
+    two = const(2.0, y_pred)
+    intersection = _keep(dot(y_true, y_pred, axis), axis)
+    denominator = np.sum(y_true, axis=axis) + np.sum(y_pred, axis=axis) + const(EPSILON, y_pred)
+    inv = _keep(const(1.0, y_pred) / denominator, axis)
+    k = inv * scale  # scale / D: the coefficients are per sample, the passes over y_true few
+    grad = np.multiply(y_true, -two * k)
+    grad += two * intersection * inv * k  # 2 I / D^2
+    if not hessian:
+        return grad, None
+    k2 = two * two * inv * k  # 4 / D^2
+    hess = np.multiply(y_true, k2)
+    hess -= k2 * intersection * inv  # 4 I / D^3
+    return grad, hess
 
 
 @loss(
@@ -67,3 +97,37 @@ def tversky(
         tp + fp * const(alpha, y_pred) + fn * const(beta, y_pred) + const(EPSILON, y_pred)
     )
     return np.asarray(one - index)
+
+
+@derivatives_of(tversky)
+def _tversky_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    axis: Axes = None,
+) -> Derivatives:
+    """With ``D = TP + alpha FP + beta FN + eps`` over ``axis`` and ``e = dD/dy_pred =
+    alpha + y_true (1 - alpha - beta)``: gradient ``TP e / D^2 - y_true / D``, Hessian diagonal
+    ``2 y_true e / D^2 - 2 TP e^2 / D^3`` (the exact diagonal of a coupled Hessian)."""
+    one, two = const(1.0, y_pred), const(2.0, y_pred)
+    a, b = const(alpha, y_pred), const(beta, y_pred)
+    tp = dot(y_true, y_pred, axis)
+    complement = np.subtract(one, y_true)
+    fp = dot(complement, y_pred, axis)
+    fn = dot(y_true, np.subtract(one, y_pred, out=complement), axis)
+    inv = _keep(one / (tp + fp * a + fn * b + const(EPSILON, y_pred)), axis)
+    k = inv * scale  # scale / D
+    slope = np.multiply(y_true, one - a - b, out=complement)
+    slope += a  # e
+    # z = y_true - TP e / D: gradient -k z, Hessian diagonal 2 (k / D) e z (three buffers).
+    z = np.multiply(slope, -_keep(tp, axis) * inv)
+    z += y_true
+    hess = None
+    if hessian:
+        hess = np.multiply(z, slope, out=slope)
+        hess *= two * k * inv
+    z *= -k
+    return z, hess

@@ -15,12 +15,14 @@ import numpy.typing as npt
 from app.losses.errors import InvalidInputError
 from app.losses.numerics import (
     EPSILON,
+    Derivatives,
     FloatArray,
     clip,
     const,
     dot,
     log_sigmoid,
     log_softmax,
+    per_element,
     power,
     probabilities_from,
     sigmoid,
@@ -34,6 +36,7 @@ from app.losses.spec import (
     GAMMA,
     LABEL_SMOOTHING,
     MEAN_AXIS,
+    derivatives_of,
     loss,
 )
 
@@ -76,6 +79,24 @@ def _log_likelihood(
     return result
 
 
+def _inside(p: FloatArray, low: float, high: float) -> npt.NDArray[np.bool_]:
+    """Where ``clip(p, low, high)`` passes ``p`` through: its derivative is 1 there and 0
+    outside. The bounds themselves count as inside (the one-sided derivative from within)."""
+    return (p >= const(low, p)) & (p <= const(high, p))
+
+
+def _sigmoid_slope(x: FloatArray) -> FloatArray:
+    """``sigmoid'(x) = sigmoid(x) sigmoid(-x) = e / (1 + e)^2`` with ``e = exp(-|x|)``: never
+    overflows, and keeps its relative precision where the sigmoid saturates."""
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    d = np.add(e, const(1.0, x))
+    e /= d
+    e /= d
+    return e
+
+
 @loss(
     class_name="CategoricalCrossentropy",
     formula="-sum(y_true * log(clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)), axis)",
@@ -102,6 +123,58 @@ def categorical_crossentropy(
         log_prob = probabilities_from(y_pred, axis)
         np.log(log_prob, out=log_prob)
     return -dot(y_true, log_prob, axis)
+
+
+@derivatives_of(categorical_crossentropy)
+def _categorical_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Derivatives:
+    """Along the class axis, with ``t`` the (smoothed) targets:
+
+    - probabilities: ``S = sum(y_pred)``, ``q = y_pred / S``, ``c = [eps <= q <= 1 - eps]``
+      (0 where the clip holds ``p`` constant), ``T = sum(c t)``: gradient ``T / S - c t / y_pred``,
+      Hessian diagonal ``c t / y_pred^2 - T / S^2`` (the normalisation couples the classes, so
+      the Hessian is not diagonal; this is its exact diagonal);
+    - logits: ``s = softmax(y_pred)``, ``T = sum(t)``: gradient ``T s - t``, Hessian diagonal
+      ``T s (1 - s)``.
+    """
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    if from_logits:
+        prob = softmax(y_pred, axis)
+        total = np.sum(y_true, axis=axis, keepdims=True)
+        total *= scale
+        hess = None
+        if hessian:
+            hess = np.subtract(const(1.0, prob), prob)
+            hess *= prob
+            hess *= total
+        grad = np.multiply(prob, total, out=prob)
+        grad -= y_true * scale
+        return grad, hess
+    with np.errstate(divide="ignore", invalid="ignore"):  # a row summing to 0 gives NaN
+        inv_sum = const(1.0, y_pred) / np.sum(y_pred, axis=axis, keepdims=True)
+        q = np.multiply(y_pred, inv_sum)
+        counted = np.multiply(y_true, _inside(q, EPSILON, 1.0 - EPSILON))  # c t
+        total = np.sum(counted, axis=axis, keepdims=True)  # T
+        # 1 / y_pred as 1 / (S clip(q)): finite where the clip is active (and c = 0 there).
+        inv_pred = np.clip(q, const(EPSILON, q), const(1.0 - EPSILON, q), out=q)
+        np.divide(inv_sum, inv_pred, out=inv_pred)
+        ratio = np.multiply(counted, inv_pred, out=counted)  # c t / y_pred
+    total *= scale
+    hess = None
+    if hessian:
+        hess = np.multiply(ratio, inv_pred, out=inv_pred)
+        hess *= scale
+        hess -= total * np.square(inv_sum)
+    grad = np.multiply(ratio, -scale, out=ratio)
+    grad += total * inv_sum
+    return grad, hess
 
 
 def _check_sparse_labels(labels: FloatArray, classes: int, ignore_class: int | None) -> None:
@@ -204,6 +277,72 @@ def sparse_categorical_crossentropy(
     return losses
 
 
+@derivatives_of(sparse_categorical_crossentropy)
+def _sparse_categorical_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> Derivatives:
+    """:func:`categorical_crossentropy`'s derivatives with a one-hot ``t`` at the label ``l``:
+
+    - probabilities (``S = sum(y_pred)``, ``c = [eps <= y_pred[l] / S <= 1 - eps]``): gradient
+      ``c (1 / S - [i = l] / y_pred[l])``, Hessian diagonal ``c ([i = l] / y_pred[l]^2 - 1/S^2)``;
+    - logits: gradient ``softmax(y_pred) - [i = l]``, Hessian diagonal ``s (1 - s)``.
+
+    Samples whose label is ``ignore_class`` have weight 0 in ``scale``: their derivatives are 0.
+    """
+    axis = axis % y_pred.ndim
+    valid = sparse_valid_mask(y_true, ignore_class)
+    labels = (
+        np.where(valid, y_true, 0).astype(np.intp) if valid is not None else y_true.astype(np.intp)
+    )
+    labels = np.expand_dims(labels, axis)
+    if from_logits:
+        prob = softmax(y_pred, axis)
+        hess = None
+        if hessian:
+            hess = np.subtract(const(1.0, prob), prob)
+            hess *= prob
+            hess *= scale
+        grad = _add_at_labels(prob, labels, axis, const(-1.0, prob))
+        grad *= scale
+        return grad, hess
+    picked = _pick(y_pred, labels, axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_sum = const(1.0, y_pred) / np.sum(y_pred, axis=axis, keepdims=True)
+        counted = np.where(_inside(picked * inv_sum, EPSILON, 1.0 - EPSILON), scale, 0)
+        counted = counted.astype(y_pred.dtype)
+        at_label = np.divide(counted, picked, out=np.zeros_like(picked), where=counted != 0)
+    grad = np.empty_like(y_pred)
+    grad[...] = counted * inv_sum
+    grad = _add_at_labels(grad, labels, axis, -at_label)
+    hess = None
+    if hessian:
+        hess = np.empty_like(y_pred)
+        hess[...] = -counted * np.square(inv_sum)
+        hess = _add_at_labels(hess, labels, axis, at_label / picked)
+    return grad, hess
+
+
+def _add_at_labels(
+    a: FloatArray, labels: npt.NDArray[np.intp], axis: int, value: FloatArray | float
+) -> FloatArray:
+    """``a`` (in place) with ``value`` added at ``a[..., labels, ...]`` along ``axis``; ``labels``
+    and ``value`` keep ``axis`` with length 1 (3-D views, as :func:`_pick`)."""
+    shape = a.shape
+    before, after = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
+    view = a.reshape(before, shape[axis], after)
+    index = labels.reshape(before, 1, after)
+    added = np.take_along_axis(view, index, axis=1)
+    added += np.broadcast_to(value, labels.shape).reshape(before, 1, after)
+    np.put_along_axis(view, index, added, axis=1)
+    return a
+
+
 @loss(
     class_name="BinaryCrossentropy",
     aliases=("bce", "BCE"),
@@ -236,6 +375,57 @@ def binary_crossentropy(
     else:
         likelihood = _log_likelihood(y_true, y_pred)
     return -np.mean(likelihood, axis=axis)  # mean(-x) = -mean(x) exactly
+
+
+@derivatives_of(binary_crossentropy)
+def _binary_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Derivatives:
+    """Per element, over ``n`` averaged along ``axis``, with ``y`` the (smoothed) targets:
+
+    - probabilities (``p = y_pred``): gradient ``((1 - y) / (1 - p) - y / p) / n``, Hessian
+      diagonal ``(y / p^2 + (1 - y) / (1 - p)^2) / n`` for ``eps <= p <= 1 - eps``, 0 outside
+      (where the clip holds ``p`` constant);
+    - logits: gradient ``(sigmoid(y_pred) - y) / n``, Hessian diagonal
+      ``sigmoid(y_pred) sigmoid(-y_pred) / n`` (from ``exp(-|y_pred|)``: no overflow).
+    """
+    y_true = _smooth_binary(y_true, label_smoothing)
+    k = per_element(scale, 1.0, y_pred, axis)
+    one = const(1.0, y_pred)
+    if from_logits:
+        slope = _sigmoid_slope(y_pred)
+        hess = slope * k if hessian else None
+        grad = sigmoid(y_pred)
+        grad -= y_true
+        grad *= k
+        return grad, hess
+    # g = (p - y) / (p (1 - p)), h = ((p - y)^2 + y (1 - y)) / (p (1 - p))^2: the same as
+    # (1 - y)/(1 - p) - y/p and y/p^2 + (1 - y)/(1 - p)^2, in four full-size buffers.
+    p = clip(y_pred, EPSILON, 1.0 - EPSILON)
+    inside = p == y_pred  # the clip holds p constant elsewhere: derivatives 0
+    r = np.subtract(one, p)
+    r *= p
+    np.divide(one, r, out=r)  # 1 / (p (1 - p))
+    r *= inside
+    d = np.subtract(p, y_true)
+    grad = np.multiply(d, r)
+    grad *= k
+    if not hessian:
+        return grad, None
+    spread = np.subtract(one, y_true, out=p)
+    spread *= y_true  # y (1 - y)
+    hess = np.square(d, out=d)
+    hess += spread
+    hess *= r
+    hess *= r
+    hess *= k
+    return grad, hess
 
 
 @loss(
@@ -296,6 +486,116 @@ def binary_focal_crossentropy(
     return -np.mean(focal, axis=axis)  # mean(-x) = -mean(x) exactly
 
 
+@derivatives_of(binary_focal_crossentropy)
+def _binary_focal_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Derivatives:
+    """The element loss is ``w F(m) b(p)`` with ``m = 1 - p_t = p + y - 2 y p`` (``dm/dp =
+    1 - 2y``), ``F = m^gamma``, ``b`` the clipped binary cross-entropy (``b' = (1 - y)/(1 - p)
+    - y/p`` and ``b'' = y/p^2 + (1 - y)/(1 - p)^2`` for ``eps <= p <= 1 - eps``, else 0) and
+    ``w`` the class-balancing weight (1 without it). Along ``p``: gradient
+    ``w (F' b + F b') / n``, Hessian diagonal ``w (F'' b + 2 F' b' + F b'') / n``. With
+    ``from_logits``, ``p = sigmoid(y_pred)`` and the chain rule adds ``s = p (1 - p)``:
+    ``l_x = l_p s`` and ``l_xx = l_pp s^2 + l_p s (1 - 2p)``.
+    """
+    y = _smooth_binary(y_true, label_smoothing)
+    one, two, g = const(1.0, y_pred), const(2.0, y_pred), const(gamma, y_pred)
+    p = sigmoid(y_pred) if from_logits else y_pred
+    # Buffer by buffer, reused as soon as free: at 1M elements each further temporary costs
+    # more in page faults than its arithmetic.
+    a = clip(p, EPSILON, 1.0 - EPSILON)
+    b = np.log(a)
+    r = np.subtract(one, a)
+    e = np.log(r)
+    b -= e
+    b *= y
+    b += e
+    np.negative(b, out=b)  # bce = -(log(1 - p) + y (log p - log(1 - p)))
+    r *= a
+    np.divide(one, r, out=r)
+    r *= a == p  # 1 / (p (1 - p)), 0 where the clip holds p constant
+    d = np.subtract(a, y, out=e)  # p - y
+    grad = np.multiply(d, r)  # b' = (p - y) / (p (1 - p)) = (1 - y)/(1 - p) - y/p
+    hess = None
+    if hessian:
+        hess = np.subtract(one, y)
+        hess *= y
+        hess += np.square(d, out=d)
+        hess *= r
+        hess *= r  # b'' = ((p - y)^2 + y (1 - y)) / (p (1 - p))^2 = y/p^2 + (1 - y)/(1 - p)^2
+    m = np.multiply(p, -two, out=a)
+    m += one
+    m *= y
+    m += p  # 1 - p_t = p + y (1 - 2p)
+    slope = np.multiply(y, -two, out=e)
+    slope += one  # dm/dp = 1 - 2y
+    f = _power(m, gamma, out=r)  # F = m^gamma
+    f1 = np.zeros_like(m) if gamma == 0.0 else _power(m, gamma - 1.0)
+    f1 *= g
+    f1 *= slope  # F' = gamma m^(gamma - 1) (1 - 2y)
+    if hess is not None:
+        hess *= f  # F b''
+        if gamma not in (0.0, 1.0):
+            f2 = _power(m, gamma - 2.0)
+            f2 *= g * (g - one)
+            f2 *= slope
+            f2 *= slope
+            f2 *= b
+            hess += f2  # F'' b, F'' = gamma (gamma - 1) m^(gamma - 2) (1 - 2y)^2
+            np.multiply(f1, grad, out=f2)
+        else:
+            f2 = np.multiply(f1, grad)
+        f2 *= two
+        hess += f2  # 2 F' b'
+    grad *= f
+    f1 *= b
+    grad += f1  # F b' + F' b
+    if from_logits:  # the chain rule through p = sigmoid(x): s = p (1 - p)
+        s = _sigmoid_slope(y_pred)
+        if hess is not None:
+            hess *= s
+            hess *= s
+            lean = np.multiply(p, -two, out=a)
+            lean += one
+            lean *= grad
+            lean *= s
+            hess += lean  # l_pp s^2 + l_p s (1 - 2p)
+        grad *= s
+    k = per_element(scale, 1.0, y_pred, axis)
+    if apply_class_balancing:
+        w = np.multiply(y, const(2.0 * alpha - 1.0, y_pred), out=e)
+        w += const(1.0 - alpha, y_pred)  # y alpha + (1 - y)(1 - alpha)
+        w *= k
+        k = w
+    grad *= k
+    if hess is not None:
+        hess *= k
+    return grad, hess
+
+
+def _power(x: FloatArray, exponent: float, out: FloatArray | None = None) -> FloatArray:
+    """``x ** exponent`` with 0 and 1 written out (``power`` has 2); a new array unless ``out``."""
+    if exponent == 0.0:
+        result = np.empty_like(x) if out is None else out
+        result[...] = 1
+        return result
+    if exponent == 1.0:
+        if out is None:
+            return x.copy()
+        np.copyto(out, x)
+        return out
+    return power(x, exponent, out=out)
+
+
 @loss(
     class_name="CategoricalFocalCrossentropy",
     formula="sum(-alpha * (1 - p)^gamma * y_true * log(p), axis), p as in categorical_crossentropy",
@@ -329,6 +629,99 @@ def categorical_focal_crossentropy(
     return -dot(weight, likelihood, axis)  # sum(w * -x) = -sum(w * x) exactly
 
 
+@derivatives_of(categorical_focal_crossentropy)
+def _categorical_focal_crossentropy_derivatives(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Derivatives:
+    """The loss is ``sum_j f_j(q_j)`` over the class axis, ``f(p) = -alpha t (1 - p)^gamma
+    log p`` on the clipped ``p``, so
+    ``f' = alpha t (gamma (1-p)^(gamma-1) log p - (1-p)^gamma / p)`` and
+    ``f'' = alpha t (-gamma (gamma-1) (1-p)^(gamma-2) log p + 2 gamma (1-p)^(gamma-1) / p
+    + (1-p)^gamma / p^2)`` for ``eps <= q <= 1 - eps`` (0 outside). With ``A = sum(f' q)`` and
+    ``B = sum(f'' q^2)``:
+
+    - probabilities (``q = y_pred / S``): gradient ``(f'_i - A) / S``, Hessian diagonal
+      ``(f''_i (1 - 2 q_i) + B + 2 A - 2 f'_i) / S^2``;
+    - logits (``q = softmax(y_pred)``): gradient ``q_i (f'_i - A)``, Hessian diagonal
+      ``f''_i q_i^2 (1 - 2 q_i) + q_i^2 B + q_i (1 - 2 q_i) (f'_i - A)``.
+    """
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    one, two = const(1.0, y_pred), const(2.0, y_pred)
+    inv_sum = one
+    if from_logits:
+        q = softmax(y_pred, axis)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_sum = one / np.sum(y_pred, axis=axis, keepdims=True)
+        q = y_pred * inv_sum
+    # Buffer by buffer, reused as soon as free: at 1M elements each further temporary costs
+    # more in page faults than its arithmetic.
+    v = clip(q, EPSILON, 1.0 - EPSILON)  # p
+    weight = np.multiply(y_true, v == q, dtype=y_pred.dtype)
+    weight *= const(-alpha, y_pred)  # -alpha t c: 0 where the clip holds p constant
+    log_p = np.log(v)
+    u = np.subtract(one, v)
+    np.divide(one, v, out=v)  # 1 / p
+    g = const(gamma, y_pred)
+    f2 = None
+    if hessian and gamma not in (0.0, 1.0):
+        f2 = _power(u, gamma - 2.0)
+        f2 *= g * (g - one)  # d2/dp2 (1 - p)^gamma
+    f = _power(u, gamma)
+    f1 = np.zeros_like(u) if gamma == 0.0 else _power(u, gamma - 1.0, out=u)
+    f1 *= -g  # d/dp (1 - p)^gamma
+    scratch = np.multiply(f, v)  # (1 - p)^gamma / p
+    d2 = None
+    if hessian:  # f'' = -alpha t c (F'' log p + 2 F' / p - F / p^2)
+        d2 = np.zeros_like(u) if f2 is None else np.multiply(f2, log_p, out=f2)
+        scratch *= v
+        d2 -= scratch
+        np.multiply(f1, v, out=scratch)
+        scratch *= two
+        d2 += scratch
+        d2 *= weight
+        np.multiply(f, v, out=scratch)
+    d1 = np.multiply(f1, log_p, out=log_p)
+    d1 += scratch
+    d1 *= weight  # f' = -alpha t c (F' log p + F / p)
+    total1 = np.expand_dims(dot(d1, q, axis), axis) if q.ndim > 1 else dot(d1, q, axis)  # A
+    centred = np.subtract(d1, total1, out=d1)  # f' - A
+    hess = None
+    if d2 is not None:
+        q2 = np.square(q, out=f)
+        total2 = dot(d2, q2, axis)
+        total2 = np.expand_dims(total2, axis) if q.ndim > 1 else total2  # B
+        lean = np.multiply(q, -two, out=weight)
+        lean += one  # 1 - 2q
+        if from_logits:  # q ((1 - 2q)(f'' q + f' - A) + q B)
+            d2 *= q
+            d2 += centred
+            d2 *= lean
+            d2 += np.multiply(q, total2, out=q2)
+            d2 *= q
+            d2 *= scale
+        else:  # (f'' (1 - 2q) + B - 2 (f' - A)) / S^2
+            d2 *= lean
+            d2 += np.multiply(centred, -two, out=lean)
+            d2 += total2
+            d2 *= np.square(inv_sum) * scale
+        hess = d2
+    if from_logits:
+        centred *= q  # q (f' - A)
+        centred *= scale
+    else:
+        centred *= inv_sum * scale  # (f' - A) / S
+    return centred, hess
+
+
 @loss(
     class_name="KLDivergence",
     aliases=("kullback_leibler_divergence", "kld", "KLD"),
@@ -345,6 +738,24 @@ def kl_divergence(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     ratio = clip(y_pred, EPSILON, 1.0)
     np.divide(t, ratio, out=ratio)
     return dot(t, np.log(ratio, out=ratio), -1)
+
+
+@derivatives_of(kl_divergence)
+def _kl_divergence_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+) -> Derivatives:
+    """With ``t = clip(y_true, eps, 1)``: gradient ``-t / y_pred``, Hessian diagonal
+    ``t / y_pred^2`` for ``eps <= y_pred <= 1``, 0 outside (where the clip holds it constant).
+    KL sums the last axis, so there is no ``1/n``."""
+    t = clip(y_true, EPSILON, 1.0)
+    p = clip(y_pred, EPSILON, 1.0)
+    t *= p == y_pred  # 0 where the clip holds y_pred constant (a multiply: no masked store)
+    t *= scale
+    np.divide(const(1.0, p), p, out=p)  # 1 / y_pred where it counts, finite elsewhere
+    grad = np.multiply(t, p, out=t)  # t / y_pred
+    hess = np.multiply(grad, p, out=p) if hessian else None
+    np.negative(grad, out=grad)
+    return grad, hess
 
 
 @loss(
@@ -364,3 +775,25 @@ def poisson(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     with np.errstate(invalid="ignore", divide="ignore"):
         log_rate = np.log(y_pred + const(EPSILON, y_pred))
     return np.mean(y_pred - y_true * log_rate, axis=-1)
+
+
+@derivatives_of(poisson)
+def _poisson_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+) -> Derivatives:
+    """Gradient ``(1 - y_true / (y_pred + eps)) / n``, Hessian diagonal
+    ``y_true / (y_pred + eps)^2 / n``. (Finite where ``y_pred < 0`` although the loss is NaN
+    there, as autodiff of the formula gives; ``y_pred = -eps`` divides by 0.)"""
+    one = const(1.0, y_pred)
+    k = per_element(scale, 1.0, y_pred, -1)
+    inv = y_pred + const(EPSILON, y_pred)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(one, inv, out=inv)  # 1 / (p + eps)
+        ratio = y_true * inv  # t / (p + eps)
+        hess = None
+        if hessian:
+            hess = np.multiply(ratio, inv, out=inv)
+            hess *= k
+    grad = np.subtract(one, ratio, out=ratio)
+    grad *= k
+    return grad, hess

@@ -69,21 +69,20 @@ def align_weights(weights: FloatArray, shape: tuple[int, ...]) -> FloatArray:
     )
 
 
-def reduce(
+def _weights_and_divisor(
     values: FloatArray,
-    sample_weight: FloatArray | None = None,
-    mask: np.ndarray[Any, Any] | None = None,
-    reduction: str = "sum_over_batch_size",
-) -> Reduced:
-    """Weigh ``values`` and reduce them the way ``keras.losses.Loss.__call__`` does."""
+    sample_weight: FloatArray | None,
+    mask: np.ndarray[Any, Any] | None,
+    reduction: str,
+) -> tuple[FloatArray | None, Any]:
+    """The weights of each per-sample value (sample weights times the mask; None for all 1) and
+    the divisor of the mean, as ``keras.losses.Loss.__call__`` computes them."""
     weights = None
     if sample_weight is not None:
         weights = np.broadcast_to(align_weights(sample_weight, values.shape), values.shape)
     if mask is not None:
         float_mask = mask.astype(values.dtype)
         weights = float_mask if weights is None else weights * float_mask
-    weighted = values if weights is None else values * weights
-    total = np.sum(weighted, dtype=values.dtype)
 
     if reduction == "mean_with_sample_weight" and weights is not None:
         divisor = np.sum(weights, dtype=values.dtype)
@@ -91,12 +90,54 @@ def reduce(
         divisor = np.sum(mask, dtype=values.dtype)
     else:
         divisor = values.dtype.type(values.size)
+    return weights, divisor
+
+
+def reduce(
+    values: FloatArray,
+    sample_weight: FloatArray | None = None,
+    mask: np.ndarray[Any, Any] | None = None,
+    reduction: str = "sum_over_batch_size",
+) -> Reduced:
+    """Weigh ``values`` and reduce them the way ``keras.losses.Loss.__call__`` does."""
+    weights, divisor = _weights_and_divisor(values, sample_weight, mask, reduction)
+    weighted = values if weights is None else values * weights
+    total = np.sum(weighted, dtype=values.dtype)
+
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / divisor if divisor != 0 else values.dtype.type(0.0)  # Keras: divide_no_nan
     if reduction == "none":
         value = None
-    elif reduction == "sum" or values.ndim == 0:  # Keras returns a scalar loss unreduced
+    elif _returns_sum(values, reduction):
         value = float(total)
     else:
         value = float(mean)
     return Reduced(np.asarray(weighted), float(total), float(divisor), float(mean), value)
+
+
+def _returns_sum(values: FloatArray, reduction: str) -> bool:
+    """Whether the reduced value is the weighted sum (``sum``, or a scalar loss, which Keras
+    returns unreduced) rather than the mean. (``none`` differentiates as ``sum``.)"""
+    return reduction in ("sum", "none") or values.ndim == 0
+
+
+def derivative_scale(
+    values: FloatArray,
+    sample_weight: FloatArray | None = None,
+    mask: np.ndarray[Any, Any] | None = None,
+    reduction: str = "sum_over_batch_size",
+) -> FloatArray:
+    """``d value / d values``: the derivative of the reduced value with respect to each
+    per-sample loss, shaped like ``values`` (in its dtype); for ``none``, of the sum.
+
+    It is the per-sample weight (sample weight times the ``ignore_class`` mask, else 1), divided
+    by the mean's divisor for the mean reductions. The divisor (a count, or the sum of the
+    weights for ``mean_with_sample_weight``) does not depend on ``y_pred``; a zero divisor makes
+    the mean 0 (Keras's ``divide_no_nan``) and so its derivative 0.
+    """
+    weights, divisor = _weights_and_divisor(values, sample_weight, mask, reduction)
+    one = values.dtype.type(1.0)
+    scale = np.ones(values.shape, values.dtype) if weights is None else np.array(weights)
+    if not _returns_sum(values, reduction):
+        scale *= one / divisor if divisor != 0 else values.dtype.type(0.0)
+    return scale

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.losses.numerics import EPSILON, FloatArray, const
+from app.losses.numerics import EPSILON, Derivatives, FloatArray, const, filled, per_element
 from app.losses.options import OptionSpec
-from app.losses.spec import loss
+from app.losses.spec import derivatives_of, loss
 
 
 @loss(
@@ -26,6 +26,18 @@ def mean_squared_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     return np.mean(np.square(y_true - y_pred), axis=-1)
 
 
+@derivatives_of(mean_squared_error)
+def _mean_squared_error_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+) -> Derivatives:
+    """Gradient ``2 (y_pred - y_true) / n``, Hessian diagonal ``2 / n`` (``n``: the last axis's
+    size), each times ``scale``."""
+    k = per_element(scale, 2.0, y_pred, -1)
+    grad = np.subtract(y_pred, y_true)
+    grad *= k
+    return grad, filled(k, y_pred) if hessian else None
+
+
 @loss(
     class_name="MeanAbsoluteError",
     aliases=("mae", "MAE"),
@@ -39,6 +51,17 @@ def mean_absolute_error(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     array([0.33333334], dtype=float32)
     """
     return np.mean(np.abs(y_true - y_pred), axis=-1)
+
+
+@derivatives_of(mean_absolute_error)
+def _mean_absolute_error_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+) -> Derivatives:
+    """Gradient ``sign(y_pred - y_true) / n``, Hessian diagonal 0. At the kink ``y_pred ==
+    y_true`` the gradient is 0 (``sign(0)``, the subgradient JAX's ``abs`` gives)."""
+    grad = np.sign(y_pred - y_true)  # not in place: NumPy's in-place sign is 10x slower
+    grad *= per_element(scale, 1.0, y_pred, -1)
+    return grad, np.zeros_like(y_pred) if hessian else None
 
 
 @loss(
@@ -58,6 +81,18 @@ def mean_absolute_percentage_error(y_true: FloatArray, y_pred: FloatArray) -> Fl
     """
     diff = np.abs((y_true - y_pred) / np.maximum(np.abs(y_true), const(EPSILON, y_true)))
     return const(100.0, y_true) * np.mean(diff, axis=-1)
+
+
+@derivatives_of(mean_absolute_percentage_error)
+def _mean_absolute_percentage_error_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+) -> Derivatives:
+    """Gradient ``100 sign(y_pred - y_true) / (n max(|y_true|, eps))``, Hessian diagonal 0;
+    0 at the kink ``y_pred == y_true``, as for MAE."""
+    grad = np.sign(y_pred - y_true)  # not in place: NumPy's in-place sign is 10x slower
+    grad /= np.maximum(np.abs(y_true), const(EPSILON, y_true))
+    grad *= per_element(scale, 100.0, y_pred, -1)
+    return grad, np.zeros_like(y_pred) if hessian else None
 
 
 @loss(
@@ -81,6 +116,34 @@ def mean_squared_logarithmic_error(y_true: FloatArray, y_pred: FloatArray) -> Fl
     np.log(second_log, out=second_log)
     first_log -= second_log
     return np.mean(np.square(first_log, out=first_log), axis=-1)
+
+
+@derivatives_of(mean_squared_logarithmic_error)
+def _mean_squared_logarithmic_error_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+) -> Derivatives:
+    """With ``u = max(y_pred, eps) + 1`` and ``d = log u - log(max(y_true, eps) + 1)``: gradient
+    ``2 d / (n u)``, Hessian diagonal ``2 (1 - d) / (n u^2)`` where ``y_pred >= eps``; 0 below
+    eps, where ``max`` holds the value constant (at ``y_pred == eps``: the side above)."""
+    eps, one = const(EPSILON, y_pred), const(1.0, y_pred)
+    u = np.maximum(y_pred, eps)
+    u += one
+    d = np.log(u)
+    grad = np.maximum(y_true, eps)  # (the buffer of the gradient, to save a temporary)
+    grad += one
+    d -= np.log(grad, out=grad)
+    np.divide(one, u, out=u)  # 1 / u
+    u *= y_pred >= eps  # 0 where max() holds the value constant (a multiply: no masked store)
+    k = per_element(scale, 2.0, y_pred, -1)
+    np.multiply(d, u, out=grad)
+    grad *= k
+    if not hessian:
+        return grad, None
+    hess = np.subtract(one, d, out=d)
+    hess *= u
+    hess *= u
+    hess *= k
+    return grad, hess
 
 
 @loss(
@@ -109,6 +172,34 @@ def log_cosh(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     tail -= const(np.log(2.0), result)  # first, so the small result is rounded only once
     result += tail
     return np.mean(result, axis=-1)
+
+
+@derivatives_of(log_cosh)
+def _log_cosh_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+) -> Derivatives:
+    """Gradient ``tanh(x) / n``, Hessian diagonal ``(1 - tanh(x)^2) / n = sech(x)^2 / n``, with
+    ``x = y_pred - y_true``; from ``e = exp(-2|x|)`` (``tanh |x| = (1 - e) / (1 + e)``,
+    ``sech^2 x = 4 e / (1 + e)^2``), so neither overflows nor loses ``sech^2``'s tail."""
+    x = np.subtract(y_pred, y_true)
+    one = const(1.0, x)
+    e = np.abs(x)
+    e *= const(-2.0, x)
+    np.exp(e, out=e)
+    k = per_element(scale, 1.0, y_pred, -1)
+    inv = np.add(e, one)
+    np.divide(one, inv, out=inv)  # 1 / (1 + e)
+    grad = np.subtract(one, e)
+    grad *= inv
+    grad *= k
+    np.copysign(grad, x, out=grad)
+    if not hessian:
+        return grad, None
+    hess = np.multiply(e, const(4.0, x), out=e)
+    hess *= inv
+    hess *= inv
+    hess *= k
+    return grad, hess
 
 
 def _log1p_unit(e: FloatArray) -> FloatArray:
@@ -164,3 +255,22 @@ def huber(y_true: FloatArray, y_pred: FloatArray, delta: float = 1.0) -> FloatAr
     linear = np.multiply(abs_error, d, out=abs_error)
     linear -= half * np.square(d)
     return np.mean(np.where(small, quadratic, linear), axis=-1)
+
+
+@derivatives_of(huber)
+def _huber_derivatives(
+    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool, delta: float = 1.0
+) -> Derivatives:
+    """Gradient ``clip(x, -delta, delta) / n``, Hessian diagonal ``1/n`` where ``|x| <= delta``
+    and 0 beyond, with ``x = y_pred - y_true``. At ``|x| = delta`` the gradient is continuous
+    (``+-delta / n``) and the Hessian is the quadratic side's ``1/n``, as the loss's ``<=``."""
+    x = np.subtract(y_pred, y_true)
+    d = const(delta, x)
+    k = per_element(scale, 1.0, y_pred, -1)
+    hess = None
+    if hessian:
+        hess = np.less_equal(np.abs(x), d).astype(x.dtype)
+        hess *= k
+    grad = np.clip(x, -d, d, out=x)
+    grad *= k
+    return grad, hess

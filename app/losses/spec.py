@@ -6,6 +6,13 @@
 The decorator records a :class:`LossSpec` (the family is the module's name) and returns the
 function unchanged; ``registry.py`` lists the functions in catalogue order and resolves names.
 Options several losses take are declared once here.
+
+A loss's analytic derivatives are declared right below it, in the same module:
+
+    @derivatives_of(mean_squared_error)
+    def _mean_squared_error_derivatives(y_true, y_pred, scale, hessian): ...
+
+(see :data:`DerivativesFn` for the contract; ``docs/derivatives.md`` for the formulas).
 """
 
 from __future__ import annotations
@@ -19,6 +26,19 @@ from app.losses.options import OptionSpec
 
 LossFn = Callable[..., Any]
 F = TypeVar("F", bound=LossFn)
+
+#: ``fn(y_true, y_pred, scale, hessian, **options) -> (gradient, hessian_diagonal or None)``.
+#:
+#: ``y_true`` and ``y_pred`` are aligned as for the loss itself; ``scale`` (an array broadcastable
+#: against ``y_pred``, in its dtype) is the derivative of the reduced value with respect to each
+#: per-sample loss, already expanded along the reduced axes (weights, mask and ``1 / count``).
+#: The function returns ``sum_s scale_s * d per_sample_s / d y_pred`` and, when ``hessian`` is
+#: true, the diagonal of its second derivative, both shaped like ``y_pred`` and in its dtype.
+DerivativesFn = Callable[..., tuple[Any, Any]]
+D = TypeVar("D", bound=DerivativesFn)
+
+#: The derivatives a loss may offer, in catalogue order.
+DERIVATIVES: tuple[str, ...] = ("gradient", "hessian_diagonal")
 
 FROM_LOGITS = OptionSpec(
     "from_logits",
@@ -77,6 +97,12 @@ class LossSpec:
     options: tuple[OptionSpec, ...] = ()
     sparse_labels: bool = False
     mask: Callable[..., Any] | None = field(default=None, repr=False)
+    derivatives: DerivativesFn | None = field(default=None, repr=False)
+
+    @property
+    def offers(self) -> tuple[str, ...]:
+        """The derivatives lossd computes for this loss (``gradient``, ``hessian_diagonal``)."""
+        return DERIVATIVES if self.derivatives is not None else ()
 
     def describe(self) -> dict[str, Any]:
         """The catalogue entry: every public field, options as dicts (the API's ``LossInfo``
@@ -90,6 +116,7 @@ class LossSpec:
             "doc": self.doc,
             "options": [dataclasses.asdict(o) for o in self.options],
             "sparse_labels": self.sparse_labels,
+            "derivatives": list(self.offers),
         }
 
     @property
@@ -132,6 +159,20 @@ def loss(
             sparse_labels=sparse_labels,
             mask=mask,
         )
+        return fn
+
+    return declare
+
+
+def derivatives_of(loss_fn: LossFn) -> Callable[[D], D]:
+    """Declare the decorated function the analytic derivatives of ``loss_fn`` (declared with
+    :func:`loss` just above it); see :data:`DerivativesFn` for its contract."""
+
+    def declare(fn: D) -> D:
+        spec = spec_of(loss_fn)
+        if spec.derivatives is not None:
+            raise ValueError(f"{spec.name} already has derivatives")
+        _DECLARED[loss_fn] = dataclasses.replace(spec, derivatives=fn)
         return fn
 
     return declare

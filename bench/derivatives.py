@@ -1,0 +1,90 @@
+"""Micro-benchmark: the gradient and Hessian diagonal of each loss against the loss value alone.
+
+Each loss runs on 1M float32 elements (1000 x 1000, default options, ``sum_over_batch_size``)
+through the engine's own entry point, ``app.losses.evaluate_tensors``, on tensors already
+checked (as the HTTP layer hands them over): once for the value alone, once with
+``gradient=True, hessian_diagonal=True``. Rounds interleave the two (``bench.timing``), each
+call right after an untimed warm-up of its own, so a burst of other work slows both alike. The
+extra cost of the derivatives is ``with - value`` in each round; the ratio is the median over
+the rounds of ``(with - value) / value``. Target (issue 13): ratio <= 2 for every loss.
+
+    .venv/bin/python -m bench.derivatives [--repeats N] [--size N] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Sequence
+
+import numpy as np
+
+from app.losses import LOSSES, LossSpec, Tensors, evaluate_tensors
+from bench.timing import interleaved, timed
+
+#: The target: the derivatives' extra time over the value's own engine time, per loss.
+GOAL = 2.0
+
+
+def make_tensors(spec: LossSpec, n: int, rng: np.random.Generator) -> Tensors:
+    """Inputs in each loss's domain (as ``bench.engine_vs_keras``), float32, n x n."""
+    shape = (n, n)
+    if spec.sparse_labels:
+        y_true = rng.integers(0, n, size=(n,)).astype(np.float32)
+    elif spec.family in ("probabilistic", "overlap"):
+        y_true = rng.integers(0, 2, size=shape).astype(np.float32)
+    elif spec.name in ("hinge", "squared_hinge"):
+        y_true = rng.choice(np.float32([-1.0, 1.0]), size=shape)
+    else:
+        y_true = rng.normal(size=shape).astype(np.float32)
+    if spec.family in ("probabilistic", "overlap"):
+        y_pred = rng.uniform(0.01, 0.99, size=shape).astype(np.float32)
+    else:
+        y_pred = rng.normal(size=shape).astype(np.float32)
+    return Tensors(y_true, y_pred)
+
+
+def measure(spec: LossSpec, tensors: Tensors, repeats: int) -> tuple[float, float, float]:
+    """(value seconds, with-derivatives seconds, median per-round extra ratio)."""
+
+    def value() -> None:
+        evaluate_tensors(spec, tensors)
+
+    def derivatives() -> None:
+        evaluate_tensors(spec, tensors, gradient=True, hessian_diagonal=True)
+
+    times = interleaved(
+        {"value": timed(value, warm=True), "with": timed(derivatives, warm=True)},
+        repeats,
+        rotate=True,
+    )
+    ratios = [(w - v) / v for v, w in zip(times["value"], times["with"], strict=True)]
+    return (
+        statistics.median(times["value"]),
+        statistics.median(times["with"]),
+        statistics.median(ratios),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.derivatives", description=__doc__)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--size", type=int, default=1000)
+    parser.add_argument("--only", nargs="*", help="loss names (default: every loss)")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    specs = [s for s in LOSSES if not args.only or s.name in args.only]
+    print(f"derivatives vs value, {args.size}x{args.size} float32, {args.repeats} rounds")
+    print(f"{'loss':34} {'value ms':>9} {'with ms':>9} {'extra/value':>12}  target <= {GOAL:g}")
+    failed = 0
+    for spec in specs:
+        v, w, ratio = measure(spec, make_tensors(spec, args.size, rng), args.repeats)
+        verdict = "PASS" if ratio <= GOAL else "FAIL"
+        failed += verdict == "FAIL"
+        print(f"{spec.name:34} {v * 1e3:9.2f} {w * 1e3:9.2f} {ratio:12.2f}  {verdict}")
+    print(f"{len(specs) - failed}/{len(specs)} PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
