@@ -249,6 +249,11 @@ class LossInfo(BaseModel):
         description="y_true holds integer class indices (one axis fewer than y_pred).",
         examples=[False],
     )
+    derivatives: list[Literal["gradient", "hessian_diagonal"]] = Field(
+        description="The derivatives of the loss with respect to y_pred lossd computes "
+        "(analytically, as autodiff of Keras's own function gives them).",
+        examples=[["gradient", "hessian_diagonal"]],
+    )
 
 
 class LossCatalogue(BaseModel):
