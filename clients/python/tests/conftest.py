@@ -89,6 +89,8 @@ def start_server() -> Iterator[Callable[..., str]]:
     """``start_server(env={...}, workers=1)`` -> the base URL of a new lossd (stopped at the
     session's end). Skips when only ``LOSSD_URL`` is given."""
     python = os.environ.get("LOSSD_SERVER_PYTHON")
+    if python and os.sep in python:
+        python = os.path.abspath(python)  # relative to where pytest runs, not the server's cwd
     servers: list[Server] = []
 
     def start(env: Mapping[str, str] | None = None, workers: int = 1) -> str:
