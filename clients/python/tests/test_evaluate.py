@@ -57,6 +57,9 @@ def test_sample_weight_reduction_and_float64(client: Client, transport: Transpor
     np.testing.assert_allclose(result.per_sample, [2.0, 1 / 6], rtol=1e-15)
     assert result.sum == pytest.approx(13 / 6, rel=1e-15)
     assert result.value == result.sum and result.count == 2
+    # one number weighs every sample: mean 2 * 0.5
+    scalar = client.evaluate("mse", SEED_TRUE, SEED_PRED, sample_weight=2.0, transport=transport)
+    assert scalar.mean == 1.0 and scalar.count == 2
     none = client.evaluate("mse", SEED_TRUE, SEED_PRED, reduction="none", transport=transport)
     assert none.value is None and none.mean == 0.5
 

@@ -193,7 +193,8 @@ def _tensor_bytes(array: npt.NDArray[Any], float_dtype: np.dtype[Any]) -> npt.ND
     """Float inputs in the computation dtype; integer and boolean labels as they are."""
     if array.dtype.kind == "f":
         array = array.astype(float_dtype, copy=False)
-    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False)
+    # np.asarray(order="C"), not np.ascontiguousarray: that makes a 0-d weight 1-d.
+    return np.asarray(array, order="C").astype(array.dtype.newbyteorder("<"), copy=False)
 
 
 def evaluate_binary(args: EvaluateArgs) -> Call[Evaluation]:
