@@ -107,23 +107,33 @@ def test_20_million_pairs_on_a_local_cluster(start_server: Callable[..., str]) -
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                      dashboard_address=None, memory_limit="1.5GiB") as cluster,
-        DaskClient(cluster),
+        DaskClient(cluster) as dask_client,
     ):  # fmt: skip
         y_true = da.random.default_rng(11).random((samples, width), chunks=(block, width))
         y_pred = da.random.default_rng(12).random((samples, width), chunks=(block, width))
+
+        def moved_so_far() -> int:
+            sent = dask_client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
+            return sum(sent.values())
+
         start = time.monotonic()
         result = lossd_dask.evaluate(url, "mse", y_true, y_pred, dtype="float64")
         elapsed = time.monotonic() - start
+        moved = moved_so_far()
         # The reference: Dask's own float64 reduction of the same lazy arrays.
         reference = float(((y_true - y_pred) ** 2).mean().compute())
         fast = lossd_dask.evaluate(url, "mse", y_true, y_pred)  # float32 blocks
-    print(f"\n20M pairs, 10 blocks, float64: {elapsed:.1f} s")
+    print(f"\n20M pairs, 10 blocks, float64: {elapsed:.1f} s; {moved / 1e6:.0f} MB between workers")
     assert result.count == samples and result.chunks == 10 and result.non_finite == 0
     # E[(u - v)^2] for independent uniforms is 1/6; the sample mean is within 1e-3 of it
     assert result.mean == pytest.approx(1 / 6, abs=1e-3)
     assert result.mean == pytest.approx(reference, rel=1e-12)
     assert fast.mean == pytest.approx(reference, rel=1e-6)
     assert elapsed < 90
+    # Each task takes one block of y_true and one of y_pred (16 MB each), made where the
+    # scheduler put their generation: at most one of the two crosses to the other worker, never
+    # the 320 MB of data to one place.
+    assert moved <= 10 * block * width * 8
 
 
 def test_per_sample_is_built_without_asking_the_server() -> None:
