@@ -9,6 +9,12 @@ DEPS := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # checks add the dev and conformance extras (`make test`, ~1 GB: Keras, JAX, mypy, SDK tools).
 RUN_STAMP := $(VENV)/.run-$(DEPS)
 DEV_STAMP := $(VENV)/.dev-$(DEPS)
+# The Python client (clients/python) is tested in a venv of its own, holding lossd-client with its
+# dask and test extras and nothing of the server's: that proves it installs alone. Rebuilt from
+# scratch whenever its pyproject changes.
+CLIENT_VENV ?= build/client-venv
+CLIENT_DEPS := $(shell cat clients/python/pyproject.toml | cksum | cut -d' ' -f1)
+CLIENT_STAMP := $(CLIENT_VENV)/.client-$(CLIENT_DEPS)
 
 .PHONY: help run test lint typecheck fmt pytest openapi sdk bench loadtest clean container-test
 
@@ -37,6 +43,14 @@ $(DEV_STAMP): $(RUN_STAMP)
 	  $(BIN)/python -m pip install --quiet -e ".[dev,conformance]" && \
 	  rm -f $(VENV)/.dev-* && touch $@'
 
+$(CLIENT_STAMP): clients/python/pyproject.toml
+	flock .venv.lock sh -c '\
+	  test -f $@ && exit 0; \
+	  rm -rf $(CLIENT_VENV) && $(PYTHON) -m venv $(CLIENT_VENV) && \
+	  $(CLIENT_VENV)/bin/python -m pip install --quiet --upgrade pip && \
+	  $(CLIENT_VENV)/bin/python -m pip install --quiet -e "./clients/python[dask,test]" && \
+	  touch $@'
+
 venv: $(DEV_STAMP)
 
 run: $(RUN_STAMP)  ## set up (serving dependencies only) and start the service on HOST:PORT, 127.0.0.1:8000
@@ -45,25 +59,30 @@ run: $(RUN_STAMP)  ## set up (serving dependencies only) and start the service o
 test: lint typecheck pytest  ## set up and pass every check
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check app tests bench
-	$(BIN)/ruff format --check app tests bench
+	$(BIN)/ruff check app tests bench clients/python
+	$(BIN)/ruff format --check app tests bench clients/python
 
-typecheck: $(DEV_STAMP)
+typecheck: $(DEV_STAMP) $(CLIENT_STAMP)
 	$(BIN)/mypy
+	cd clients/python && $(abspath $(CLIENT_VENV))/bin/mypy
 
-pytest: $(DEV_STAMP)
+# The client's tests run in its own venv against `lossd serve` processes they start with the
+# project's Python (LOSSD_SERVER_PYTHON); CLIENT_PYTEST_ARGS narrows them as PYTEST_ARGS does.
+pytest: $(DEV_STAMP) $(CLIENT_STAMP)
 	KERAS_BACKEND=numpy $(BIN)/python -m pytest $(PYTEST_ARGS)
+	cd clients/python && LOSSD_SERVER_PYTHON=$(abspath $(BIN))/python \
+	  $(abspath $(CLIENT_VENV))/bin/python -m pytest -p no:cacheprovider $(CLIENT_PYTEST_ARGS)
 
 fmt: $(DEV_STAMP)
-	$(BIN)/ruff format app tests bench
-	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app tests bench clients/python
+	$(BIN)/ruff check --fix app tests bench clients/python
 
 openapi: $(DEV_STAMP)  ## export the OpenAPI contract the SDKs are generated from
 	$(BIN)/python -m app.api.openapi_export > openapi/openapi.json
 
 sdk: $(DEV_STAMP)  ## generate the TypeScript and Python clients into build/sdk (docs/sdks.md)
 	$(BIN)/openapi-generator-cli generate -g typescript-fetch -i openapi/openapi.json -o build/sdk/typescript
-	$(BIN)/openapi-python-client generate --meta none --overwrite --path openapi/openapi.json --output-path build/sdk/python/lossd_client
+	$(BIN)/openapi-python-client generate --meta none --overwrite --path openapi/openapi.json --output-path build/sdk/python/lossd_sdk
 
 bench: $(DEV_STAMP)  ## every benchmark with ratios and PASS/FAIL; writes bench/RESULTS.md (BENCH_ARGS=--quick: smoke run)
 	KERAS_BACKEND=numpy $(BIN)/python -m bench $(BENCH_ARGS)

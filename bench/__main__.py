@@ -7,7 +7,7 @@
 
 The engine against Keras's NumPy backend (``bench/engine_vs_keras.py``) runs first, then the other
 benchmarks (``bench/http_bench.py``), each starting its own servers. ``bench/README.md`` says what
-each target (E, P1, T1, P2, T2, T3, T4, P5, P6, S) measures. The exit status is 0 whatever the
+each target (E, P1, T1, P2, T2, T3, T4, P5, P6, S, C1) measures. The exit status is 0 whatever the
 verdicts (targets are measured, not asserted); it is 1 only when a benchmark fails to run.
 """
 

@@ -14,6 +14,8 @@ target measures.
   (``bench/baselines/lean_app.py``), and the in-process CPU per request of each.
 - P5 (``stream``): a large NDJSON body to the stream endpoint; peak server RSS.
 - P6 (``workers``): two workers vs one on small requests, with the CPU each side got.
+- C1 (``client``): the Python client against a hand-written binary /v2 call
+  (:mod:`bench.client_bench`).
 - S (``sweep``): time per element of JSON and binary requests from 1e3 to 1e7 elements; the
   target is its largest growth from one size to a larger one (linear scaling), from 1e5 up.
 """
@@ -32,7 +34,7 @@ import numpy as np
 import orjson
 
 from app.losses import evaluate
-from bench import decoding, payloads, servers, wrk
+from bench import client_bench, decoding, payloads, servers, wrk
 from bench.client import Client
 from bench.report import Section, Target
 from bench.timing import interleaved, paired_ratio, timed
@@ -575,4 +577,5 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     "stream": stream,
     "workers": workers,
     "sweep": sweep,
+    "client": client_bench.client_vs_binary,
 }

@@ -61,3 +61,16 @@ def test_a_venv_made_by_another_python_is_rebuilt(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert version.strip() == str(sys.version_info[:2])
+
+
+def test_make_test_runs_the_python_clients_suite_in_its_own_venv(tmp_path: Path) -> None:
+    recipe = dry_run("pytest", tmp_path / "venv")
+    # built from clients/python alone (no -e . of the server), then its tests against servers
+    # started with the project's Python
+    assert 'pip install --quiet -e "./clients/python[dask,test]"' in recipe
+    assert "cd clients/python && LOSSD_SERVER_PYTHON=" in recipe
+    assert "build/client-venv/bin/python -m pytest" in recipe
+    typecheck = dry_run("typecheck", tmp_path / "venv")
+    assert "build/client-venv/bin/mypy" in typecheck
+    lint = dry_run("lint", tmp_path / "venv")
+    assert "ruff check app tests bench clients/python" in lint

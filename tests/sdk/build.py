@@ -3,7 +3,7 @@
 Everything lands under ``build/sdk/`` (git-ignored):
 
 - ``typescript/``: the ``typescript-fetch`` client (openapi-generator, Java);
-- ``python/lossd_client/``: the ``openapi-python-client`` client;
+- ``python/lossd_sdk/``: the ``openapi-python-client`` client;
 - ``node-toolchain/``: ``npm ci`` of ``tests/sdk/typescript/package*.json`` (tsc, Node types);
 - ``scenario-js/``: ``tests/sdk/typescript/scenario.ts`` compiled with the generated client.
 
@@ -37,7 +37,7 @@ SDK_PAGE = ROOT / "docs" / "sdks.md"
 BUILD = ROOT / "build" / "sdk"
 TS_SOURCES = Path(__file__).resolve().parent / "typescript"
 STAMP = ".lossd-build-key"
-PYTHON_PACKAGE = "lossd_client"
+PYTHON_PACKAGE = "lossd_sdk"
 
 # Bounds for a fresh machine (cold npm cache, first JVM start); a warm one needs none of it.
 GENERATE_TIMEOUT_S = 300
@@ -228,7 +228,7 @@ PY_GENERATOR_ARGS = ("generate", "--meta", "none", "--overwrite")
 
 
 def python_client() -> Path:
-    """``build/sdk/python``: a directory to put on ``sys.path`` to import ``lossd_client``."""
+    """``build/sdk/python``: a directory to put on ``sys.path`` to import ``lossd_sdk``."""
     version = tool_version("openapi-python-client")
     key = digest(SPEC.read_bytes(), version, *PY_GENERATOR_ARGS)
 

@@ -1,4 +1,4 @@
-"""The SDK scenario with the ``openapi-python-client`` client (``lossd_client``, generated into
+"""The SDK scenario with the ``openapi-python-client`` client (``lossd_sdk``, generated into
 build/sdk/python): the same calls as ``typescript/scenario.ts``, reported the same way (each
 response written back in the wire format by the SDK's own ``to_dict``), for
 :func:`tests.sdk.expected.check`."""
@@ -12,13 +12,13 @@ from tests.helpers import SEED_PRED, SEED_TRUE  # seed 002's worked example
 
 
 def run(base_url: str, token: str | None) -> dict[str, Any]:
-    """Run the scenario against ``base_url``; ``lossd_client`` must be importable."""
+    """Run the scenario against ``base_url``; ``lossd_sdk`` must be importable."""
     # Imported here: the package exists only once tests.sdk.build has generated it.
-    from lossd_client import AuthenticatedClient, Client
-    from lossd_client.api.batch import evaluate_batch
-    from lossd_client.api.inference import model_infer
-    from lossd_client.api.losses import evaluate_loss, get_loss, list_losses
-    from lossd_client.models import (
+    from lossd_sdk import AuthenticatedClient, Client
+    from lossd_sdk.api.batch import evaluate_batch
+    from lossd_sdk.api.inference import model_infer
+    from lossd_sdk.api.losses import evaluate_loss, get_loss, list_losses
+    from lossd_sdk.models import (
         BatchItem,
         BatchRequest,
         BatchResponse,
@@ -36,7 +36,7 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
         RequestInput,
         RequestOutput,
     )
-    from lossd_client.types import Response
+    from lossd_sdk.types import Response
 
     # Unexpected statuses raise instead of returning None: nothing passes by accident.
     client: Client | AuthenticatedClient = (

@@ -33,7 +33,7 @@ def client_path() -> Iterator[Path]:
 
 def test_generated_names_read_well(client_path: Path) -> None:
     package = client_path / build.PYTHON_PACKAGE
-    # One module per operation, one package per tag: lossd_client.api.losses.evaluate_loss
+    # One module per operation, one package per tag: lossd_sdk.api.losses.evaluate_loss
     modules = {f"{p.parent.name}/{p.stem}" for p in (package / "api").glob("*/*.py")}
     assert {
         "losses/list_losses",
