@@ -13,9 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def dry_run(target: str, venv: Path) -> str:
+def dry_run(target: str, venv: Path, *overrides: str) -> str:
+    """What ``make -n TARGET`` would run with the venv at ``venv`` (a fresh path: no stamp yet, so
+    the set-up recipes show too)."""
     return subprocess.run(
-        ["make", "-n", "-C", str(ROOT), target, f"VENV={venv}"],
+        ["make", "-n", "-C", str(ROOT), target, f"VENV={venv}", *overrides],
         capture_output=True,
         text=True,
         check=True,
@@ -64,13 +66,14 @@ def test_a_venv_made_by_another_python_is_rebuilt(tmp_path: Path) -> None:
 
 
 def test_make_test_runs_the_python_clients_suite_in_its_own_venv(tmp_path: Path) -> None:
-    recipe = dry_run("pytest", tmp_path / "venv")
+    client_venv = tmp_path / "client-venv"
+    recipe = dry_run("pytest", tmp_path / "venv", f"CLIENT_VENV={client_venv}")
     # built from clients/python alone (no -e . of the server), then its tests against servers
     # started with the project's Python
     assert 'pip install --quiet -e "./clients/python[dask,test]"' in recipe
     assert "cd clients/python && LOSSD_SERVER_PYTHON=" in recipe
-    assert "build/client-venv/bin/python -m pytest" in recipe
-    typecheck = dry_run("typecheck", tmp_path / "venv")
-    assert "build/client-venv/bin/mypy" in typecheck
+    assert f"{client_venv}/bin/python -m pytest" in recipe
+    typecheck = dry_run("typecheck", tmp_path / "venv", f"CLIENT_VENV={client_venv}")
+    assert f"{client_venv}/bin/mypy" in typecheck
     lint = dry_run("lint", tmp_path / "venv")
     assert "ruff check app tests bench clients/python" in lint
