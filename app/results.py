@@ -19,7 +19,7 @@ def evaluation_fields(evaluation: Evaluation) -> dict[str, Any]:
     """``loss``, flat ``per_sample`` with its ``shape``, the totals, ``reduction``, ``dtype``,
     ``non_finite``: the body of ``POST /v1/losses/{name}``, a batch result, ``lossd eval``."""
     r = evaluation.result
-    return {
+    fields = {
         "loss": evaluation.loss,
         "per_sample": np.ascontiguousarray(r.per_sample).reshape(-1),
         "shape": list(r.per_sample.shape),
@@ -28,6 +28,25 @@ def evaluation_fields(evaluation: Evaluation) -> dict[str, Any]:
         "dtype": evaluation.dtype,
         "non_finite": r.non_finite,
     }
+    if evaluation.gradient is None and evaluation.hessian_diagonal is None:
+        return fields  # the plain answer: no derivative field at all
+    return fields | derivative_fields(evaluation)
+
+
+def derivative_fields(evaluation: Evaluation) -> dict[str, Any]:
+    """``y_pred_shape`` and, for each derivative asked for, its flat row-major values and the
+    count of its non-finite ones (``gradient``, ``gradient_non_finite``, ``hessian_diagonal``,
+    ``hessian_diagonal_non_finite``); nothing for a derivative not asked for."""
+    fields: dict[str, Any] = {}
+    for name, array, non_finite in (
+        ("gradient", evaluation.gradient, evaluation.gradient_non_finite),
+        ("hessian_diagonal", evaluation.hessian_diagonal, evaluation.hessian_diagonal_non_finite),
+    ):
+        if array is not None:
+            fields.setdefault("y_pred_shape", list(array.shape))
+            fields[name] = array.reshape(-1)  # C-contiguous (the engine's contract): a view
+            fields[f"{name}_non_finite"] = non_finite
+    return fields
 
 
 def totals_fields(

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     StrictFloat,
     ValidationInfo,
     field_validator,
@@ -150,8 +151,16 @@ class TensorPair(BaseModel):
         return self._tensors
 
     def evaluate(self, loss: str | LossSpec, options: dict[str, Any], reduction: str) -> Evaluation:
-        """Evaluate ``loss`` on these tensors (decoded once, however many losses use them)."""
-        return evaluate_tensors(loss, self.tensors, options=options, reduction=reduction)
+        """Evaluate ``loss`` on these tensors (decoded once, however many losses use them), with
+        the derivatives the request asks for (``gradient``, ``hessian_diagonal``), if any."""
+        return evaluate_tensors(
+            loss,
+            self.tensors,
+            options=options,
+            reduction=reduction,
+            gradient=getattr(self, "gradient", False),
+            hessian_diagonal=getattr(self, "hessian_diagonal", False),
+        )
 
 
 _DECODED: list[Any] = []
@@ -159,6 +168,21 @@ _DECODED: list[Any] = []
 
 DTypeField = Annotated[
     DTypeName, Field(description="Computation dtype (Keras's floatx): float32 or float64.")
+]
+# Strict: a lax bool would take "yes" or 1 for true.
+GradientField = Annotated[
+    StrictBool,
+    Field(
+        description="Also return `gradient`: d value / d y_pred (of the sum for reduction none) "
+        "for every element of y_pred, flat row-major, with `y_pred_shape`.",
+    ),
+]
+HessianDiagonalField = Annotated[
+    StrictBool,
+    Field(
+        description="Also return `hessian_diagonal`: d^2 value / d y_pred_i^2 for every element "
+        "of y_pred (the exact diagonal of the Hessian), flat row-major, with `y_pred_shape`.",
+    ),
 ]
 
 
@@ -173,6 +197,8 @@ class EvaluateRequest(TensorPair):
         description="Keras 3 reduction: what `value` holds. `mean`, `sum` and `count` are "
         "always returned.",
     )
+    gradient: GradientField = False
+    hessian_diagonal: HessianDiagonalField = False
 
 
 class EvaluateResponse(BaseModel):
@@ -199,6 +225,38 @@ class EvaluateResponse(BaseModel):
     reduction: ReductionName = Field(examples=["sum_over_batch_size"])
     dtype: DTypeName = Field(examples=["float32"])
     non_finite: int = Field(0, description="How many per-sample values are NaN or infinite.")
+    # Present only when the request asks for a derivative (absent, not null, otherwise).
+    y_pred_shape: list[int] = Field(
+        None,  # type: ignore[arg-type]
+        description="y_pred's shape as sent: the shape of `gradient` and `hessian_diagonal`. "
+        "Only with gradient or hessian_diagonal.",
+        examples=[[2, 3]],
+    )
+    gradient: list[float | None] = Field(
+        None,  # type: ignore[arg-type]
+        description="Only with gradient=true: d value / d y_pred (of the sum of the per-sample "
+        "losses for reduction none), flattened row-major (see `y_pred_shape`). A non-finite "
+        "value is null and counted in `gradient_non_finite`.",
+        examples=[[0.33333334, 0.0, -0.33333334, 0.33333334, 0.0, 0.0]],
+    )
+    gradient_non_finite: int = Field(  # type: ignore[assignment]
+        None,
+        description="Only with gradient=true: how many gradient values are NaN or infinite.",
+        examples=[0],
+    )
+    hessian_diagonal: list[float | None] = Field(
+        None,  # type: ignore[arg-type]
+        description="Only with hessian_diagonal=true: d^2 value / d y_pred_i^2, the exact "
+        "diagonal of the Hessian, flattened row-major. A non-finite value is null and counted "
+        "in `hessian_diagonal_non_finite`.",
+        examples=[[0.33333334, 0.33333334, 0.33333334, 0.33333334, 0.33333334, 0.33333334]],
+    )
+    hessian_diagonal_non_finite: int = Field(  # type: ignore[assignment]
+        None,
+        description="Only with hessian_diagonal=true: how many Hessian-diagonal values are NaN "
+        "or infinite.",
+        examples=[0],
+    )
 
 
 class OptionInfo(BaseModel):
@@ -294,6 +352,8 @@ class BatchItem(TensorPair):
     options: Options = Field(default_factory=dict)
     reduction: ReductionName = "sum_over_batch_size"
     dtype: DTypeField = "float32"
+    gradient: GradientField = False
+    hessian_diagonal: HessianDiagonalField = False
 
     @field_validator("loss", mode="before")
     @classmethod
@@ -329,8 +389,24 @@ class BatchResponse(BaseModel):
     results: list[BatchResult]
 
 
+#: Request fields asking for derivatives, which a stream does not return.
+DERIVATIVE_FIELDS = ("gradient", "hessian_diagonal")
+NO_STREAMED_DERIVATIVES = (
+    "a stream returns merged totals, not derivatives; ask for gradient or hessian_diagonal "
+    "with POST /v1/losses/{name} or /v1/batch"
+)
+
+
 class StreamLine(TensorPair):
     """One NDJSON line of a stream: a chunk of samples (dtype and options are query parameters)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_derivatives(cls, data: Any) -> Any:
+        # A clear refusal rather than "extra inputs are not permitted".
+        if isinstance(data, dict) and any(key in data for key in DERIVATIVE_FIELDS):
+            raise PydanticCustomError("derivatives_not_streamed", NO_STREAMED_DERIVATIVES)
+        return data
 
 
 class StreamResponse(BaseModel):

@@ -80,6 +80,18 @@ def check(summary: dict[str, Any], *, authenticated: bool) -> None:
     assert seed["value"] == pytest.approx(0.5)
     assert seed["reduction"] == "sum_over_batch_size"
 
+    # Not asked: no derivative field (absent, not null, once the SDK writes it back).
+    assert not {"gradient", "hessian_diagonal", "y_pred_shape"} & set(seed), seed
+
+    # The seed example's MSE with derivatives: value = (1/2) sum_s (1/3) sum_j (x - t)^2, so
+    # d/dx = 2 (x - t) / 6 with x - t = [1, 0, -1, 1, 0, 0], and d2/dx2 = 2 / 6 everywhere.
+    derivatives = summary["derivatives"]
+    assert derivatives["per_sample"] == approx(SEED_MSE)
+    assert derivatives["y_pred_shape"] == [2, 3]
+    assert derivatives["gradient"] == approx([1 / 3, 0, -1 / 3, 1 / 3, 0, 0])
+    assert derivatives["hessian_diagonal"] == approx([1 / 3] * 6)
+    assert derivatives["gradient_non_finite"] == derivatives["hessian_diagonal_non_finite"] == 0
+
     ok, bad = summary["batch"]["results"]
     assert (ok["id"], ok["status"]) == ("seed", 200)
     assert [r["loss"] for r in ok["results"]] == ["mean_squared_error", "huber"]

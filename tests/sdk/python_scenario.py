@@ -81,6 +81,13 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
         seed = evaluate_loss.sync_detailed(
             "mse", client=client, body=EvaluateRequest(y_true=SEED_TRUE, y_pred=SEED_PRED)
         )
+        derivatives = evaluate_loss.sync_detailed(
+            "mse",
+            client=client,
+            body=EvaluateRequest(
+                y_true=SEED_TRUE, y_pred=SEED_PRED, gradient=True, hessian_diagonal=True
+            ),
+        )
         huber_ref = LossRef(name="huber", options=LossRefOptions.from_dict({"delta": 0.5}))
         batched = evaluate_batch.sync_detailed(
             client=client,
@@ -119,6 +126,7 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
             "mse": mse,
             "weighted": ok(weighted, EvaluateResponse),
             "seed": ok(seed, EvaluateResponse),
+            "derivatives": ok(derivatives, EvaluateResponse),
             "batch": ok(batched, BatchResponse),
             "inference": ok(inferred, InferenceResponse),
             "invalid": failure(invalid),

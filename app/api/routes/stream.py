@@ -21,7 +21,14 @@ from app.api.deps import LossDep, SettingsDep, parse_query_options
 from app.api.ndjson import Line, for_each_line
 from app.api.openapi import json_body, problem_responses
 from app.api.problems import ProblemError, from_loss_error
-from app.api.schemas import DTypeName, ReductionName, StreamLine, StreamResponse
+from app.api.schemas import (
+    DERIVATIVE_FIELDS,
+    NO_STREAMED_DERIVATIVES,
+    DTypeName,
+    ReductionName,
+    StreamLine,
+    StreamResponse,
+)
 from app.losses import LossError, LossSpec
 from app.losses.numerics import FloatArray
 from app.observability import observation
@@ -64,6 +71,13 @@ async def evaluate_stream(
     """Evaluate an NDJSON stream of chunks (one JSON object per line) with bounded memory."""
     observation().loss = spec.name
     require_content_type(request, NDJSON)
+    if asked := [name for name in DERIVATIVE_FIELDS if name in request.query_params]:
+        raise ProblemError(
+            422,
+            NO_STREAMED_DERIVATIVES,
+            slug="invalid-input",
+            errors=[(f"/query/{name}", "not taken by a stream") for name in asked],
+        )
     opts = parse_query_options(options)
     totals = Totals()
     context = {"max_elements": settings.max_elements}

@@ -81,6 +81,10 @@ async function main(): Promise<void> {
     name: "mse",
     evaluateRequest: { yTrue: SEED_TRUE, yPred: SEED_PRED },
   });
+  const derivatives = await losses.evaluateLoss({
+    name: "mse",
+    evaluateRequest: { yTrue: SEED_TRUE, yPred: SEED_PRED, gradient: true, hessianDiagonal: true },
+  });
   const batched = await batch.evaluateBatch({
     batchRequest: {
       items: [
@@ -139,6 +143,7 @@ async function main(): Promise<void> {
       mse: LossInfoToJSON(mse),
       weighted: EvaluateResponseToJSON(weighted),
       seed: EvaluateResponseToJSON(seed),
+      derivatives: EvaluateResponseToJSON(derivatives),
       batch: BatchResponseToJSON(batched),
       inference: InferenceResponseToJSON(inferred),
       stream: StreamResponseToJSON(streamed),
