@@ -54,7 +54,14 @@ def test_model_metadata_and_readiness(triton: tritonclient_http.InferenceServerC
     assert meta["name"] == "mean_squared_error"
     assert meta["platform"] == "lossd"
     assert [t["name"] for t in meta["inputs"]] == ["y_true", "y_pred", "sample_weight"]
-    assert [t["name"] for t in meta["outputs"]] == ["per_sample", "mean", "sum", "count"]
+    assert [t["name"] for t in meta["outputs"]] == [
+        "per_sample",
+        "mean",
+        "sum",
+        "count",
+        "gradient",
+        "hessian_diagonal",
+    ]
     versioned = triton.get_model_metadata("mse", model_version="1")
     assert versioned["name"] == "mean_squared_error"
     assert triton.is_model_ready("loss_mse")
@@ -92,6 +99,28 @@ def test_mse_inputs_and_outputs(
     assert result.as_numpy("count").tolist() == [64.0]
     response = result.get_response()
     assert (response["model_name"], response["id"]) == ("mean_squared_error", "e2e-1")
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_mse_derivatives_as_named_outputs(
+    triton: tritonclient_http.InferenceServerClient, binary: bool
+) -> None:
+    # MSE, sum_over_batch_size on (64, 10): d/dx = 2 (x - t) / (64 * 10), d2/dx2 = 2 / 640.
+    y_true = RNG.normal(size=(64, 10)).astype(np.float32)
+    y_pred = RNG.normal(size=(64, 10)).astype(np.float32)
+    result = triton.infer(
+        "mse",
+        [make_input("y_true", y_true, binary=binary), make_input("y_pred", y_pred, binary=binary)],
+        outputs=[
+            tritonclient_http.InferRequestedOutput(name, binary_data=binary)
+            for name in ("gradient", "hessian_diagonal")
+        ],
+    )
+    gradient, hessian = result.as_numpy("gradient"), result.as_numpy("hessian_diagonal")
+    assert (gradient.dtype, gradient.shape, hessian.shape) == (np.float32, (64, 10), (64, 10))
+    np.testing.assert_allclose(gradient, 2 * (y_pred - y_true) / 640, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(hessian, np.full((64, 10), 2 / 640), rtol=1e-6)
+    assert result.as_numpy("per_sample") is None  # not named, not sent
 
 
 def test_default_outputs_come_back_binary_with_sample_weight(

@@ -332,12 +332,13 @@ class EncodedResponse:
 
 
 def requested_outputs(
-    request: InferenceRequest, available: Sequence[str]
+    request: InferenceRequest, available: Sequence[str], default: Sequence[str] | None = None
 ) -> list[tuple[str, bool]]:
     """The outputs to send, in order, each with whether it goes as binary.
 
-    No ``outputs`` list means all of ``available``. ``binary_data_output`` (request parameter)
-    sets the default; an output's ``parameters.binary_data`` overrides it.
+    No ``outputs`` list means all of ``default`` (all of ``available`` when not given): outputs
+    outside it are sent only when named. ``binary_data_output`` (request parameter) sets the
+    default; an output's ``parameters.binary_data`` overrides it.
     """
     params = request.parameters or {}
     default_binary = params.get("binary_data_output", False)
@@ -346,7 +347,7 @@ def requested_outputs(
             f"parameter 'binary_data_output' must be true or false, got {default_binary!r}"
         )
     if request.outputs is None:
-        return [(name, default_binary) for name in available]
+        return [(name, default_binary) for name in (available if default is None else default)]
     chosen: list[tuple[str, bool]] = []
     for output in request.outputs:
         if output.name not in available:

@@ -4,7 +4,9 @@ protocol and the engine, without HTTP or observability.
 Every loss is a model, reachable under its canonical name and every alias (``mse``,
 ``MeanSquaredError``, ``loss_mse``, ... any case), with one version, ``"1"``. Inputs: ``y_true``,
 ``y_pred`` and optional ``sample_weight``. Outputs: ``per_sample`` (the weighted per-sample losses),
-``mean``, ``sum`` and ``count`` (``mean = sum / count``, so partial results merge exactly). Loss
+``mean``, ``sum`` and ``count`` (``mean = sum / count``, so partial results merge exactly), and,
+only when a request names them in ``outputs``, ``gradient`` and ``hessian_diagonal`` (the
+derivatives of the reduced value with respect to ``y_pred``, shaped like it). Loss
 options, ``reduction`` and ``dtype`` are request ``parameters``. Anything wrong with a request is
 a :class:`ProtocolError`, engine errors included, in the protocol's vocabulary.
 """
@@ -36,7 +38,11 @@ from app.losses import REDUCTIONS, LossError, LossSpec, UnknownLossError, evalua
 PLATFORM = "lossd"
 VERSIONS = ("1",)
 INPUTS = ("y_true", "y_pred", "sample_weight")
+#: What a request without ``outputs`` gets.
 OUTPUTS = ("per_sample", "mean", "sum", "count")
+#: Sent only when named in ``outputs``: computing them costs more than the loss itself.
+DERIVATIVE_OUTPUTS = ("gradient", "hessian_diagonal")
+ALL_OUTPUTS = OUTPUTS + DERIVATIVE_OUTPUTS
 #: Accepted spellings of the ``dtype`` parameter: NumPy's names and the protocol's.
 DTYPE_PARAMETER = {"float32": "float32", "fp32": "float32", "float64": "float64", "fp64": "float64"}
 
@@ -77,6 +83,9 @@ def model_metadata(spec: LossSpec) -> ModelMetadata:
             MetadataTensor(name="mean", datatype="FP32", shape=[1]),
             MetadataTensor(name="sum", datatype="FP32", shape=[1]),
             MetadataTensor(name="count", datatype="FP64", shape=[1]),
+            # Shaped like y_pred; sent only when named in a request's outputs.
+            MetadataTensor(name="gradient", datatype="FP32", shape=[-1, -1]),
+            MetadataTensor(name="hessian_diagonal", datatype="FP32", shape=[-1, -1]),
         ],
         parameters=parameters,
     )
@@ -151,7 +160,9 @@ def run_inference(
     header, binary = split_body(body, header_length)
     request, texts = parse_request(header)
     options, reduction, dtype = split_parameters(spec, request.parameters)
-    wanted = requested_outputs(request, OUTPUTS)  # checked before the work, not after
+    wanted = requested_outputs(request, ALL_OUTPUTS, OUTPUTS)  # checked before the work
+    named = {name for name, _ in wanted}
+    gradient, hessian_diagonal = (name in named for name in DERIVATIVE_OUTPUTS)
     names = [tensor.name for tensor in request.inputs]
     for name in names:
         if name not in INPUTS:
@@ -170,7 +181,7 @@ def run_inference(
         datatypes = {t.datatype for t in request.inputs if t.name in ("y_true", "y_pred")}
         dtype = "float64" if "FP64" in datatypes else "float32"
     try:
-        result = evaluate(
+        evaluation = evaluate(
             spec,
             arrays["y_true"],
             arrays["y_pred"],
@@ -178,16 +189,22 @@ def run_inference(
             options=options,
             reduction=reduction,
             dtype=dtype,
-        ).result
+            gradient=gradient,
+            hessian_diagonal=hessian_diagonal,
+        )
     except LossError as exc:
         raise protocol_error(exc) from None
+    result = evaluation.result
     float_type = np.dtype(dtype)
-    values = {
+    values: dict[str, Array | None] = {
         "per_sample": result.per_sample,
         "mean": np.array([result.mean], dtype=float_type),
         "sum": np.array([result.sum], dtype=float_type),
         # A count can pass 2**24 (float32's last exact integer): always FP64.
         "count": np.array([result.count], dtype=np.float64),
+        # Shaped like y_pred as sent, in the computation dtype; None unless named.
+        "gradient": evaluation.gradient,
+        "hessian_diagonal": evaluation.hessian_diagonal,
     }
     response: dict[str, Any] = {"model_name": spec.name}
     if version is not None:
@@ -199,6 +216,17 @@ def run_inference(
         "reduction": reduction,
         "non_finite": result.non_finite,
     }
-    outputs = [OutputTensor(n, values[n], b) for n, b in wanted]
+    if gradient:
+        response["parameters"]["gradient_non_finite"] = evaluation.gradient_non_finite
+    if hessian_diagonal:
+        response["parameters"]["hessian_diagonal_non_finite"] = (
+            evaluation.hessian_diagonal_non_finite
+        )
+    outputs = [OutputTensor(n, _present(values[n]), b) for n, b in wanted]
     encoded = encode_response(response, outputs, max_response_bytes)
     return Inference(encoded, arrays["y_pred"])
+
+
+def _present(array: Array | None) -> Array:
+    assert array is not None  # a derivative is computed whenever its output is named
+    return array

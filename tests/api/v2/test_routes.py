@@ -120,7 +120,9 @@ async def test_model_metadata(client: httpx.AsyncClient) -> None:
     assert list(inputs) == ["y_true", "y_pred", "sample_weight"]
     assert inputs["y_pred"] == {"name": "y_pred", "datatype": "FP32", "shape": [-1, -1]}
     outputs = {t["name"]: t for t in body["outputs"]}
-    assert list(outputs) == ["per_sample", "mean", "sum", "count"]
+    # The derivatives are listed, shaped like y_pred; sent only when a request names them.
+    assert list(outputs) == ["per_sample", "mean", "sum", "count", "gradient", "hessian_diagonal"]
+    assert outputs["gradient"] == {"name": "gradient", "datatype": "FP32", "shape": [-1, -1]}
     assert outputs["per_sample"]["shape"] == [-1]
     assert outputs["count"] == {"name": "count", "datatype": "FP64", "shape": [1]}
     assert body["parameters"] == {"reduction": "sum_over_batch_size", "dtype": None}
@@ -676,7 +678,7 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
         {"inputs": [TRUE_23, PRED_23], "outputs": [{"name": "loss"}]},
         {},
         400,
-        "unknown output 'loss'; outputs: per_sample, mean, sum, count",
+        "unknown output 'loss'; outputs: per_sample, mean, sum, count, gradient, hessian_diagonal",
     ),
     (
         "mse",
