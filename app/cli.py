@@ -69,6 +69,8 @@ examples:
   lossd eval huber --y-true t.npy --y-pred p.npy --option delta=0.5 --json
   lossd eval bce --y-true t.json --y-pred logits.json --option from_logits=true \\
       --sample-weight w.csv --reduction sum --dtype float64
+  lossd eval bce --y-true t.csv --y-pred logits.csv --option from_logits=true \\
+      --reduction sum --gradient --hessian-diagonal     # an XGBoost objective's numbers
 """
 
 
@@ -350,7 +352,35 @@ def human_report(result: dict[str, Any]) -> str:
     ]
     if result["non_finite"]:
         totals.append(f"non-finite per-sample values: {result['non_finite']}")
-    return "\n".join([*header, _table(rows), *totals])
+    return "\n".join([*header, _table(rows), *totals, *_derivative_lines(result)])
+
+
+#: The derivative fields of a result, with their table headings.
+_DERIVATIVES = (("gradient", "gradient"), ("hessian_diagonal", "hessian diagonal"))
+
+
+def _derivative_lines(result: dict[str, Any]) -> list[str]:
+    """With --gradient/--hessian-diagonal: one line per y_pred element, then the non-finite
+    counts; nothing otherwise."""
+    asked = [(field, title) for field, title in _DERIVATIVES if field in result]
+    if not asked:
+        return []
+    shape = tuple(result["y_pred_shape"])
+    rows = [("y_pred", *(title for _, title in asked))]
+    for flat in range(int(np.prod(shape))):
+        index = np.unravel_index(flat, shape)
+        cells = (_text(result[field][flat]) for field, _ in asked)
+        rows.append((",".join(str(int(i)) for i in index), *cells))
+    lines = ["", f"derivatives of {_derived_value(result['reduction'])} by y_pred element", ""]
+    lines.append(_table(rows))
+    for field, title in asked:
+        if result[f"{field}_non_finite"]:
+            lines.append(f"non-finite {title} values: {result[f'{field}_non_finite']}")
+    return lines
+
+
+def _derived_value(reduction: str) -> str:
+    return "sum (reduction none)" if reduction == "none" else "value"
 
 
 def _text(value: Any) -> str:
@@ -378,6 +408,8 @@ def run_eval(args: argparse.Namespace) -> int:
             options=options,
             reduction=args.reduction,
             dtype=args.dtype,
+            gradient=args.gradient,
+            hessian_diagonal=args.hessian_diagonal,
         )
     except LossError as exc:
         raise CliError(report(exc, CLI).detail) from None
@@ -461,6 +493,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("float32", "float64"),
         default="float32",
         help="computation dtype (default: %(default)s)",
+    )
+    ev.add_argument(
+        "--gradient",
+        action="store_true",
+        help="also print d value / d y_pred for every y_pred element (of the sum for reduction "
+        "none)",
+    )
+    ev.add_argument(
+        "--hessian-diagonal",
+        action="store_true",
+        help="also print d^2 value / d y_pred_i^2 for every y_pred element",
     )
     ev.add_argument("--json", action="store_true", help="print the result as one JSON object")
     ev.set_defaults(run=run_eval)

@@ -488,7 +488,7 @@ def test_serve_process_applies_its_flags() -> None:
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-CLI_PAGES = {"README.md": 1, "docs/cli.md": 4}  # each page, the fewest examples it must have
+CLI_PAGES = {"README.md": 1, "docs/cli.md": 5}  # each page, the fewest examples it must have
 
 
 def readme_cli_examples(page: str = "README.md") -> list[tuple[str, str, str]]:
@@ -611,3 +611,51 @@ def test_eval_option_errors_name_the_option(
     err = fail(capsys, "eval", "huber", "--y-true", str(t), "--y-pred", str(p), "--option",
                "delta=1" + "0" * 400)  # fmt: skip
     assert err.startswith("lossd eval: error: option 'delta': delta must be a finite number")
+
+
+# --- eval --gradient / --hessian-diagonal ----------------------------------------------------
+
+
+def test_eval_gradient_and_hessian_json(
+    seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["csv"]
+    # MSE: value = (1/2) sum_s (1/3) sum_j (x - t)^2 with x - t = [1, 0, -1, 1, 0, 0]:
+    # d/dx = 2 (x - t) / 6, d2/dx2 = 2 / 6.
+    argv = ("eval", "mse", "--y-true", str(t), "--y-pred", str(p))
+    result = run_json(capsys, *argv, "--gradient", "--hessian-diagonal")
+    assert result["y_pred_shape"] == [2, 3]
+    np.testing.assert_allclose(result["gradient"], [1 / 3, 0, -1 / 3, 1 / 3, 0, 0], rtol=1e-7)
+    np.testing.assert_allclose(result["hessian_diagonal"], [1 / 3] * 6, rtol=1e-7)
+    assert result["gradient_non_finite"] == result["hessian_diagonal_non_finite"] == 0
+    plain = run_json(capsys, *argv)
+    assert not {"gradient", "hessian_diagonal", "y_pred_shape"} & set(plain)
+
+
+def test_eval_gradient_table(
+    tmp_path: Path, seed_files: dict[str, tuple[Path, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    t, p = seed_files["csv"]
+    assert main(["eval", "mse", "--y-true", str(t), "--y-pred", str(p), "--gradient"]) == 0
+    out = capsys.readouterr().out
+    assert "derivatives of value by y_pred element" in out
+    lines = out.splitlines()
+    start = lines.index("y_pred  gradient")
+    assert [line.split() for line in lines[start + 1 : start + 7]] == [
+        ["0,0", "0.33333334"],
+        ["0,1", "0.0"],
+        ["0,2", "-0.33333334"],
+        ["1,0", "0.33333334"],
+        ["1,1", "0.0"],
+        ["1,2", "0.0"],
+    ]
+    assert "hessian" not in out
+    # A non-finite derivative (categorical cross-entropy of a row of zeros: 0/0) is counted.
+    y_pred = write(tmp_path / "zeros.json", [[0, 0]])
+    y_true = write(tmp_path / "one_hot.json", [[1, 0]])
+    argv = ["eval", "categorical_crossentropy", "--y-true", str(y_true), "--y-pred", str(y_pred)]
+    assert main([*argv, "--hessian-diagonal", "--reduction", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "derivatives of sum (reduction none) by y_pred element" in out
+    assert "0,0     nan/inf" in out
+    assert "non-finite hessian diagonal values: 2" in out
