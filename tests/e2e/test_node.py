@@ -4,6 +4,8 @@ asserts inside the script and prints a JSON summary, checked here."""
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
 import socket
 import subprocess
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_readme import doc_example
 from tests.helpers import SEED_MSE
 
 NODE = shutil.which("node")
@@ -54,3 +57,26 @@ def test_node_client_fails_loudly() -> None:
     proc = run_client(f"http://127.0.0.1:{port}")
     assert proc.returncode != 0
     assert "lossd node client failed" in proc.stderr
+
+
+def test_the_docs_gradient_step_by_hand(live_server: str, tmp_path: Path) -> None:
+    # docs/derivatives.md's Node example: logistic regression y_pred = X w from w = 0, so every
+    # logit is 0, sigmoid 1/2, the loss ln 2 and d loss / d logit = (1/2 - t) / 3 (the mean over
+    # 3 rows); X^T of it with X = [[1, 0], [1, 1], [1, 2]], t = [0, 1, 1]: [-1/6, -1/2]; one
+    # step of rate 1: w = [1/6, 1/2].
+    script = tmp_path / "gradient_step.mjs"
+    script.write_text(doc_example("derivatives.md", "js", "// gradient_step.mjs"))
+    proc = subprocess.run(
+        [NODE or "node", str(script)],
+        env={**os.environ, "LOSSD_URL": live_server},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    step = json.loads(proc.stdout)
+    assert step["loss"] == pytest.approx(math.log(2), rel=1e-12)
+    assert step["gradient"] == pytest.approx([1 / 6, -1 / 6, -1 / 6], rel=1e-12)
+    assert step["grad_w"] == pytest.approx([-1 / 6, -1 / 2], rel=1e-12)
+    assert step["w"] == pytest.approx([1 / 6, 1 / 2], rel=1e-12)

@@ -70,6 +70,15 @@ def _blocks(markdown: str) -> list[_Block]:
     return blocks
 
 
+def doc_example(page: str, lang: str, first_line: str) -> str:
+    """The fenced ``lang`` block of ``docs/<page>`` whose first line starts with ``first_line``:
+    an example another test runs (the XGBoost and Node examples of derivatives.md)."""
+    blocks = _blocks((DOCS / page).read_text())
+    found = [b.text for b in blocks if b.lang == lang and b.text.startswith(first_line)]
+    assert len(found) == 1, (page, first_line, len(found))
+    return found[0]
+
+
 def examples(markdown: str, page: str = "README.md") -> list[Example]:
     """The curl examples of ``markdown`` with their expected JSON output (if given)."""
     lines = markdown.splitlines()
