@@ -6,8 +6,9 @@
     python -m bench --only json small --results /tmp/RESULTS.md
 
 The engine against Keras's NumPy backend (``bench/engine_vs_keras.py``) runs first, then the other
-benchmarks (``bench/http_bench.py``), each starting its own servers. ``bench/README.md`` says what
-each target (E, P1, T1, P2, T2, T3, T4, P5, P6, S, C1) measures. The exit status is 0 whatever the
+benchmarks (``bench/http_bench.py``), each starting its own servers, and the derivatives against
+the loss value in-process (``bench/derivatives.py``). ``bench/README.md`` says what each target
+(E, P1, T1, P2, T2, T3, T4, P5, P6, S, C1, D) measures. The exit status is 0 whatever the
 verdicts (targets are measured, not asserted); it is 1 only when a benchmark fails to run.
 """
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        choices=["engine", *http_bench.BENCHMARKS],
+        choices=["engine", *http_bench.BENCHMARKS, "derivatives"],
         help="benchmarks to run (default: all)",
     )
     parser.add_argument(
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             broken.append(name)
             continue
+        section.print()
+        sections.append(section)
+    if not args.only or "derivatives" in args.only:
+        section = derivatives_section(args.quick, args.tiny)
         section.print()
         sections.append(section)
     report.summary(sections)
@@ -119,6 +124,39 @@ def engine_section(quick: bool, tiny: bool) -> report.Section:
     measured = f"slowest {worst:.2f}x Keras's time" + (f" ({', '.join(slow)})" if slow else "")
     section.targets.append(
         report.Target("E", "engine vs Keras, every loss", measured, f"<= {goal}x", not slow)
+    )
+    return section
+
+
+def derivatives_section(quick: bool, tiny: bool) -> report.Section:
+    """The gradient and Hessian diagonal against the loss value (``bench/derivatives.py``), in
+    this process, as one section with target D."""
+    from bench import derivatives
+
+    size = 100 if tiny else 1000
+    argv = ["--size", str(size), "--repeats", "1" if tiny else "5" if quick else "9"]
+    rows = derivatives.run(argv)
+    section = report.Section(
+        f"Gradient and Hessian diagonal vs the value, {size}x{size} float32, in-process"
+    )
+    section.figures = [
+        (
+            row.name,
+            f"value {row.value * 1e3:.2f} ms, with derivatives {row.with_derivatives * 1e3:.2f} "
+            f"ms, extra {row.ratio:.2f}x",
+        )
+        for row in rows
+    ]
+    goal = derivatives.GOAL
+    slow = [f"{row.name} {row.ratio:.2f}x" for row in rows if not row.passed]
+    worst = max((row.ratio for row in rows), default=float("inf"))
+    measured = f"largest extra {worst:.2f}x the value's time" + (
+        f" ({', '.join(slow)})" if slow else ""
+    )
+    section.targets.append(
+        report.Target(
+            "D", "gradient + Hessian diagonal, every loss", measured, f"<= {goal:g}x", not slow
+        )
     )
     return section
 
