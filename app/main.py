@@ -20,7 +20,7 @@ from app.api.security import APIKeyMiddleware, cors_options
 from app.api.v2 import routes as v2
 from app.losses import evaluate
 from app.observability import middleware as observability
-from app.runtime import limit_malloc_arenas, on_exit_signal
+from app.runtime import keep_freed_memory, limit_malloc_arenas, on_exit_signal
 from app.settings import Settings, get_settings
 
 DESCRIPTION = """Evaluate Keras loss functions over HTTP, with the numbers Keras 3 gives.
@@ -33,6 +33,7 @@ aliases, class names and the R interface's `loss_` names resolve, case-insensiti
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Warm the engine up once, then report ready; not ready again while shutting down."""
     limit_malloc_arenas()  # before the thread pool decodes anything: bounds the worker's RSS
+    keep_freed_memory()  # large temporaries reuse warm pages instead of faulting fresh ones
     evaluate("mse", [[0.0, 1.0]], [[1.0, 1.0]])
     app.state.ready = True
     on_exit_signal(lambda: setattr(app.state, "ready", False))  # 503 while requests drain

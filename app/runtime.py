@@ -61,6 +61,21 @@ M_ARENA_MAX = -8
 MALLOC_ARENAS = 2
 
 
+def _glibc_mallopt() -> Any:
+    """glibc's ``mallopt`` (typed), or None under another C library."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return None
+    if not hasattr(libc, "gnu_get_libc_version"):  # glibc's mallopt only
+        return None
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return mallopt
+
+
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Cap glibc's malloc arenas at ``arenas``; whether the cap was set.
 
@@ -73,14 +88,41 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = _glibc_mallopt()
+    return mallopt is not None and bool(mallopt(M_ARENA_MAX, arenas))
+
+
+#: mallopt's M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (glibc's malloc.h).
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+#: Free memory at the top of a heap glibc keeps rather than returning it to the kernel.
+TRIM_THRESHOLD = 64 * 1024 * 1024
+#: Blocks from this size up are mapped on their own (and unmapped when freed): body buffers.
+MMAP_THRESHOLD = 16 * 1024 * 1024
+
+
+def keep_freed_memory(
+    trim_threshold: int = TRIM_THRESHOLD, mmap_threshold: int = MMAP_THRESHOLD
+) -> bool:
+    """Fix glibc's trim and mmap thresholds (64 MiB and 16 MiB); whether they were set.
+
+    By default both follow the largest block freed so far (the trim threshold is twice the mmap
+    threshold, 8 MiB after a 1000 x 1000 float32 array): a computation whose temporaries free
+    more than that at once has the heap trimmed behind it, and its next run takes every page of
+    its fresh temporaries from the kernel again, a page fault per 4 KiB, which costs more than
+    the arithmetic that fills them (a loss's derivatives: up to eight 4 MB buffers; see
+    docs/derivatives.md, "Cost"). Fixed, a worker keeps up to 64 MiB of freed heap per arena for
+    its next request, while blocks of 16 MiB and more (large bodies and their arrays) are still
+    mapped and returned to the kernel as soon as they are freed (docs/memory.md). Either
+    variable in the environment (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``) leaves
+    both as they are: the operator's choice stands.
+    """
+    if {"MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"} & set(os.environ):
         return False
-    if not hasattr(libc, "gnu_get_libc_version"):  # glibc's mallopt only
+    mallopt = _glibc_mallopt()
+    if mallopt is None:
         return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_ARENA_MAX, arenas))
+    # mmap first: fixing either threshold stops glibc adjusting the other.
+    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(
+        mallopt(M_TRIM_THRESHOLD, trim_threshold)
+    )

@@ -9,6 +9,7 @@ extra cost of the derivatives is ``with - value`` in each round; the ratio is th
 the rounds of ``(with - value) / value``. Target (issue 13): ratio <= 2 for every loss.
 
     .venv/bin/python -m bench.derivatives [--repeats N] [--size N] [--only NAME ...]
+        [--glibc-default]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.losses import LOSSES, LossSpec, Tensors, evaluate_tensors
+from app.runtime import keep_freed_memory
 from bench.timing import interleaved, timed
 
 #: The target: the derivatives' extra time over the value's own engine time, per loss.
@@ -88,7 +90,15 @@ def run(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--only", nargs="*", help="loss names (default: every loss)")
+    parser.add_argument(
+        "--glibc-default",
+        action="store_true",
+        help="leave glibc's malloc thresholds alone (the server fixes them at start-up: "
+        "app.runtime.keep_freed_memory); to measure what that changes",
+    )
     args = parser.parse_args(argv)
+    if not args.glibc_default:
+        keep_freed_memory()  # as a lossd worker runs
     rng = np.random.default_rng(0)
     specs = [s for s in LOSSES if not args.only or s.name in args.only]
     print(f"derivatives vs value, {args.size}x{args.size} float32, {args.repeats} rounds")
