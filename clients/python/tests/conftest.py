@@ -32,7 +32,6 @@ ROOT = Path(os.environ.get("LOSSD_SERVER_ROOT", Path(__file__).resolve().parents
 SEED_TRUE = [[0, 1, 1], [0, 0, 1]]
 SEED_PRED = [[1, 1, 0], [1, 0, 1]]
 TRANSPORTS: tuple[Transport, ...] = ("json", "binary")
-DERIVATIVES_SKIP = "derivatives not in the API yet (issue 13)"
 
 
 def _free_port() -> int:
@@ -113,21 +112,3 @@ def url(start_server: Callable[..., str]) -> str:
     """A lossd with default settings: ``LOSSD_URL`` if set, else one started here."""
     external = os.environ.get("LOSSD_URL")
     return external.rstrip("/") if external else start_server()
-
-
-@pytest.fixture(scope="session")
-def derivatives(url: str) -> bool:
-    """Whether the server takes ``gradient`` (issue 13): asked, not assumed."""
-    response = httpx.post(
-        url + "/v1/losses/mse", json={"y_true": [[0.0]], "y_pred": [[1.0]], "gradient": True}
-    )
-    if response.status_code == 422 and "/gradient" in response.text:
-        return False
-    response.raise_for_status()
-    return True
-
-
-@pytest.fixture
-def needs_derivatives(derivatives: bool) -> None:
-    if not derivatives:
-        pytest.skip(DERIVATIVES_SKIP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 
 import numpy as np
@@ -129,8 +130,8 @@ def test_auto_transport_by_size_and_request(client: Client, url: str) -> None:
         assert dice.per_sample.shape == (3,) and dice.mean == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="option 'axis'"):
         client.evaluate("dice", big, big, options={"axis": [1]}, transport="binary")
-    with pytest.raises(ValueError, match="derivatives"):
-        client.evaluate("mse", big, big, gradient=True, transport="binary")
+    # derivatives no longer keep a large request on JSON
+    assert client.evaluate("mse", big, big, gradient=True).transport == "binary"
 
 
 def test_per_sample_false_keeps_the_totals(client: Client) -> None:
@@ -246,21 +247,116 @@ def test_async_client_has_the_same_methods(url: str) -> None:
     assert count >= 19 and streamed.mean == 0.5
 
 
-def test_derivatives_of_mse(client: Client, needs_derivatives: None) -> None:
+@pytest.mark.parametrize("transport", ["json", "binary"])
+def test_derivatives_of_mse(client: Client, transport: Transport) -> None:
     # value = sum((y_pred - y_true)^2) / 6, so d/dy_pred = (y_pred - y_true) / 3 and the
     # second derivative is 1/3 everywhere.
-    result = client.evaluate("mse", SEED_TRUE, SEED_PRED, gradient=True, hessian_diagonal=True)
+    result = client.evaluate(
+        "mse", SEED_TRUE, SEED_PRED, gradient=True, hessian_diagonal=True, transport=transport
+    )
+    assert result.transport == transport
     assert result.gradient is not None and result.hessian_diagonal is not None
-    assert result.gradient.shape == (2, 3)
+    assert result.gradient.shape == (2, 3) and result.gradient.dtype == np.float32
     np.testing.assert_allclose(result.gradient, [[1 / 3, 0, -1 / 3], [1 / 3, 0, 0]], rtol=1e-6)
     np.testing.assert_allclose(result.hessian_diagonal, np.full((2, 3), 1 / 3), rtol=1e-6)
+    assert result.gradient_non_finite == result.hessian_diagonal_non_finite == 0
+    assert result.mean == 0.5
 
 
-def test_gradient_alone_of_a_large_input_goes_as_json(
-    client: Client, needs_derivatives: None
-) -> None:
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_derivatives_are_the_same_on_both_transports(client: Client, dtype: str) -> None:
+    rng = np.random.default_rng(13)
+    y_pred = rng.normal(size=(200, 5)).astype(dtype)
+    n = y_pred.size
+    p = y_pred.astype(np.float64)
+    mse_true = rng.normal(size=(200, 5)).astype(dtype)
+    bce_true = rng.integers(0, 2, size=(200, 5)).astype(dtype)
+    sigmoid = 1 / (1 + np.exp(-p))
+    cases = [
+        # MSE: value = sum((p - t)^2) / n, so (p - t) * 2/n and 2/n
+        ("mse", None, mse_true, (p - mse_true) * 2 / n, np.full_like(p, 2 / n)),
+        # binary cross-entropy from logits: value = mean of softplus(p) - t p, so
+        # (sigmoid(p) - t) / n and sigmoid(p) (1 - sigmoid(p)) / n
+        ("binary_crossentropy", {"from_logits": True}, bce_true,
+         (sigmoid - bce_true) / n, sigmoid * (1 - sigmoid) / n),
+    ]  # fmt: skip
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for loss, options, y_true, gradient, hessian in cases:
+        results = [
+            client.evaluate(
+                loss, y_true, y_pred, options=options, dtype=dtype, gradient=True,
+                hessian_diagonal=True, transport=t,
+            )
+            for t in TRANSPORTS
+        ]  # fmt: skip
+        for result in results:
+            assert result.gradient is not None and result.hessian_diagonal is not None
+            pairs = ((result.gradient, gradient), (result.hessian_diagonal, hessian))
+            for array, expected in pairs:
+                assert array.shape == y_pred.shape and array.dtype == np.dtype(dtype)
+                np.testing.assert_allclose(array, expected, rtol=rtol, atol=1e-9 / n)
+            assert result.gradient_non_finite == result.hessian_diagonal_non_finite == 0
+        json_result, binary_result = results
+        assert (json_result.transport, binary_result.transport) == ("json", "binary")
+        # the same numbers, bit for bit: JSON float32 values round back to the same floats
+        np.testing.assert_array_equal(json_result.gradient, binary_result.gradient)
+        np.testing.assert_array_equal(json_result.hessian_diagonal, binary_result.hessian_diagonal)
+        assert json_result.mean == binary_result.mean
+
+
+def test_non_finite_derivatives_are_nan_and_counted(client: Client) -> None:
+    # categorical cross-entropy of a row of zeros: 0/0 in both elements of that row
+    y_true, y_pred = [[1.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [0.3, 0.7]]
+    results = [
+        client.evaluate(
+            "categorical_crossentropy",
+            y_true,
+            y_pred,
+            gradient=True,
+            hessian_diagonal=True,
+            transport=t,
+        )
+        for t in TRANSPORTS
+    ]
+    for result in results:
+        assert result.gradient is not None and result.hessian_diagonal is not None
+        assert result.gradient_non_finite == result.hessian_diagonal_non_finite == 2
+        assert np.isnan(result.gradient[0]).all() and np.isfinite(result.gradient[1]).all()
+        assert np.isnan(result.hessian_diagonal[0]).all()
+    np.testing.assert_array_equal(results[0].gradient, results[1].gradient)
+    np.testing.assert_array_equal(results[0].hessian_diagonal, results[1].hessian_diagonal)
+
+
+def test_derivatives_of_a_large_input_go_as_binary(client: Client) -> None:
     y_pred = np.full((300, 300), 3.0)
     result = client.evaluate("mse", np.zeros_like(y_pred), y_pred, gradient=True)
-    assert result.transport == "json" and result.hessian_diagonal is None
-    assert result.gradient is not None
+    assert result.transport == "binary" and result.hessian_diagonal is None
+    assert result.gradient is not None and result.gradient.dtype == np.float32
     np.testing.assert_allclose(result.gradient, np.full((300, 300), 6.0 / y_pred.size), rtol=1e-6)
+    # the Hessian diagonal alone, without the per-sample values: 2/n everywhere
+    alone = client.evaluate(
+        "mse", np.zeros_like(y_pred), y_pred, hessian_diagonal=True, per_sample=False
+    )
+    assert alone.transport == "binary" and alone.gradient is None and alone.per_sample is None
+    assert alone.hessian_diagonal is not None and alone.hessian_diagonal.shape == (300, 300)
+    np.testing.assert_allclose(alone.hessian_diagonal, 2.0 / y_pred.size, rtol=1e-6)
+    assert alone.mean == 9.0
+
+
+def test_binary_requests_name_the_derivatives_as_binary_outputs() -> None:
+    from lossd_client import _wire
+
+    args = _wire.EvaluateArgs(
+        loss="mse", y_true=np.zeros((2, 3)), y_pred=np.ones((2, 3)), sample_weight=None,
+        options=None, reduction=None, dtype="float32", gradient=True, hessian_diagonal=True,
+        per_sample=False,
+    )  # fmt: skip
+    assert _wire.choose_transport(args, "auto", threshold=12) == "binary"
+    call = _wire.evaluate_binary(args)
+    body = b"".join(call.chunks() if call.chunks is not None else ())
+    header = json.loads(body[: int(call.headers[_wire.HEADER_LENGTH])])
+    assert header["outputs"] == [
+        {"name": "mean"}, {"name": "sum"}, {"name": "count"},
+        {"name": "gradient", "parameters": {"binary_data": True}},
+        {"name": "hessian_diagonal", "parameters": {"binary_data": True}},
+    ]  # fmt: skip

@@ -143,10 +143,11 @@ class Client(_Base):
 
         Arrays, nested lists or anything with ``__array__``. ``gradient`` /
         ``hessian_diagonal``: also the derivatives of ``value`` with respect to y_pred (shaped
-        like y_pred; sent to /v1 as JSON). ``per_sample=False`` keeps only the totals (the
-        binary transport then does not download them). ``transport``: ``"auto"`` (JSON for
-        small tensors, /v2 binary from ``binary_threshold`` values when /v2 can carry the
-        request), ``"json"`` or ``"binary"``.
+        like y_pred, in the computation dtype, on either transport). ``per_sample=False``
+        keeps only the totals (the binary transport then does not download them).
+        ``transport``: ``"auto"`` (JSON for small tensors, /v2 binary from
+        ``binary_threshold`` values when /v2 can carry the request), ``"json"`` or
+        ``"binary"``.
 
         >>> lossd.evaluate("mse", [[0, 1, 1], [0, 0, 1]], [[1, 1, 0], [1, 0, 1]]).mean
         ... # doctest: +SKIP

@@ -22,7 +22,9 @@ class Evaluation:
     totals); a non-finite value the server sent as JSON ``null`` is NaN here and is counted in
     ``non_finite``. ``mean = sum / count``, so evaluations merge exactly as
     ``Σ sum / Σ count``. ``value`` is what Keras returns for ``reduction`` (``None`` for
-    ``"none"``). ``gradient`` and ``hessian_diagonal`` have y_pred's shape when asked for.
+    ``"none"``). ``gradient`` and ``hessian_diagonal`` have y_pred's shape and the computation
+    dtype when asked for (``None`` otherwise), whichever transport carried them; their NaN or
+    infinite elements are counted in ``gradient_non_finite`` and ``hessian_diagonal_non_finite``.
     """
 
     loss: str
@@ -40,6 +42,8 @@ class Evaluation:
     transport: str = "json"
     """How the answer came: ``"json"`` (/v1), ``"binary"`` (/v2 binary), ``"stream"`` or
     ``"dask"``."""
+    gradient_non_finite: int = 0
+    hessian_diagonal_non_finite: int = 0
 
 
 @dataclass(frozen=True)

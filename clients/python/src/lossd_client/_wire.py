@@ -135,8 +135,6 @@ class EvaluateArgs:
 
 def binary_refusal(args: EvaluateArgs) -> str | None:
     """Why /v2 cannot carry this request (``None``: it can)."""
-    if args.gradient or args.hessian_diagonal:
-        return "derivatives are sent to /v1 only"
     for key, value in (args.options or {}).items():
         if not isinstance(value, bool | int | float | str):
             return f"option {key!r} is not a single number, string or boolean"
@@ -222,10 +220,15 @@ def evaluate_binary(args: EvaluateArgs) -> Call[Evaluation]:
     parameters["binary_data_output"] = True
     if args.reduction is not None:
         parameters["reduction"] = args.reduction
-    outputs = (["per_sample"] if args.per_sample else []) + ["mean", "sum", "count"]
-    header = _json_bytes(
-        {"inputs": inputs, "outputs": [{"name": n} for n in outputs], "parameters": parameters}
-    )
+    outputs: list[dict[str, Any]] = [
+        {"name": name}
+        for name in (["per_sample"] if args.per_sample else []) + ["mean", "sum", "count"]
+    ]
+    # Derivatives are sent only when named; each asked for in binary explicitly.
+    for name, wanted in (("gradient", args.gradient), ("hessian_diagonal", args.hessian_diagonal)):
+        if wanted:
+            outputs.append({"name": name, "parameters": {"binary_data": True}})
+    header = _json_bytes({"inputs": inputs, "outputs": outputs, "parameters": parameters})
     pieces = [header, *blobs]
 
     def chunks() -> Iterator[bytes]:
@@ -264,6 +267,7 @@ def parse_binary(response: httpx.Response) -> Evaluation:
     mean = float(arrays["mean"][0])
     total = float(arrays["sum"][0])
     per_sample = arrays.get("per_sample")
+    # gradient and hessian_diagonal: shaped like y_pred, in the computation dtype, when asked.
     return Evaluation(
         loss=str(header.get("model_name", "")),
         per_sample=per_sample,
@@ -274,7 +278,11 @@ def parse_binary(response: httpx.Response) -> Evaluation:
         reduction=reduction,
         dtype=str(params.get("dtype", "float32")),
         non_finite=int(params.get("non_finite", 0)),
+        gradient=arrays.get("gradient"),
+        hessian_diagonal=arrays.get("hessian_diagonal"),
         transport="binary",
+        gradient_non_finite=int(params.get("gradient_non_finite", 0)),
+        hessian_diagonal_non_finite=int(params.get("hessian_diagonal_non_finite", 0)),
     )
 
 
@@ -329,6 +337,8 @@ def evaluation_from_json(body: Mapping[str, Any], transport: str) -> Evaluation:
         hessian_diagonal=derivatives["hessian_diagonal"],
         chunks=body.get("chunks"),
         transport=transport,
+        gradient_non_finite=int(body.get("gradient_non_finite", 0)),
+        hessian_diagonal_non_finite=int(body.get("hessian_diagonal_non_finite", 0)),
     )
 
 
