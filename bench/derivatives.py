@@ -23,6 +23,7 @@ import numpy as np
 
 from app.losses import LOSSES, LossSpec, Tensors, evaluate_tensors
 from app.runtime import keep_freed_memory
+from bench.payloads import loss_inputs
 from bench.timing import interleaved, timed
 
 #: The target: the derivatives' extra time over the value's own engine time, per loss.
@@ -30,21 +31,8 @@ GOAL = 2.0
 
 
 def make_tensors(spec: LossSpec, n: int, rng: np.random.Generator) -> Tensors:
-    """Inputs in each loss's domain (as ``bench.engine_vs_keras``), float32, n x n."""
-    shape = (n, n)
-    if spec.sparse_labels:
-        y_true = rng.integers(0, n, size=(n,)).astype(np.float32)
-    elif spec.family in ("probabilistic", "overlap"):
-        y_true = rng.integers(0, 2, size=shape).astype(np.float32)
-    elif spec.name in ("hinge", "squared_hinge"):
-        y_true = rng.choice(np.float32([-1.0, 1.0]), size=shape)
-    else:
-        y_true = rng.normal(size=shape).astype(np.float32)
-    if spec.family in ("probabilistic", "overlap"):
-        y_pred = rng.uniform(0.01, 0.99, size=shape).astype(np.float32)
-    else:
-        y_pred = rng.normal(size=shape).astype(np.float32)
-    return Tensors(y_true, y_pred)
+    """:func:`bench.payloads.loss_inputs` as checked tensors."""
+    return Tensors(*loss_inputs(spec, n, rng))
 
 
 def measure(spec: LossSpec, tensors: Tensors, repeats: int) -> tuple[float, float, float]:

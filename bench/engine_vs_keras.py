@@ -29,27 +29,11 @@ import keras
 
 from app.losses import LOSSES, LossSpec, evaluate
 from app.losses.reduction import reduce
+from bench.payloads import loss_inputs
 from bench.timing import interleaved, timed
 
 #: The gate: lossd's time over Keras's, per loss.
 GOAL = 0.5
-
-
-def make_inputs(spec: LossSpec, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    shape = (n, n)
-    if spec.sparse_labels:
-        y_true = rng.integers(0, n, size=(n,)).astype(np.float32)
-    elif spec.family == "probabilistic" or spec.family == "overlap":
-        y_true = rng.integers(0, 2, size=shape).astype(np.float32)
-    elif spec.name in ("hinge", "squared_hinge"):
-        y_true = rng.choice(np.float32([-1.0, 1.0]), size=shape)
-    else:
-        y_true = rng.normal(size=shape).astype(np.float32)
-    if spec.family in ("probabilistic", "overlap"):
-        y_pred = rng.uniform(0.01, 0.99, size=shape).astype(np.float32)
-    else:
-        y_pred = rng.normal(size=shape).astype(np.float32)
-    return y_true, y_pred
 
 
 def ours_core(spec: LossSpec, y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
@@ -104,7 +88,7 @@ def main(argv: list[str] | None = None) -> list[Row]:
     for spec in LOSSES:
         if args.only and spec.name not in args.only:
             continue
-        y_true, y_pred = make_inputs(spec, args.size, rng)
+        y_true, y_pred = loss_inputs(spec, args.size, rng)
         keras_loss = getattr(keras.losses, spec.class_name)()
         with np.errstate(all="ignore"):
             t = interleaved(

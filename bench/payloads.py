@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from app.losses import LossSpec
+
 Array = np.ndarray[Any, np.dtype[np.float32]]
 Ints = np.ndarray[Any, np.dtype[np.int8]]
 
@@ -83,3 +85,22 @@ def ndjson_stream(total_bytes: int, rows: int = 100, cols: int = 100) -> Iterato
 def ndjson_line_count(total_bytes: int, rows: int = 100, cols: int = 100) -> int:
     """How many lines :func:`ndjson_stream` sends for ``total_bytes``."""
     return sum(1 for _ in ndjson_stream(total_bytes, rows, cols))
+
+
+def loss_inputs(spec: LossSpec, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """An n x n float32 pair in ``spec``'s domain (class labels, {0, 1}, {-1, 1} or normal targets;
+    probabilities or normal predictions), for the engine benchmarks."""
+    shape = (n, n)
+    if spec.sparse_labels:
+        y_true = rng.integers(0, n, size=(n,)).astype(np.float32)
+    elif spec.family in ("probabilistic", "overlap"):
+        y_true = rng.integers(0, 2, size=shape).astype(np.float32)
+    elif spec.name in ("hinge", "squared_hinge"):
+        y_true = rng.choice(np.float32([-1.0, 1.0]), size=shape)
+    else:
+        y_true = rng.normal(size=shape).astype(np.float32)
+    if spec.family in ("probabilistic", "overlap"):
+        y_pred = rng.uniform(0.01, 0.99, size=shape).astype(np.float32)
+    else:
+        y_pred = rng.normal(size=shape).astype(np.float32)
+    return y_true, y_pred
