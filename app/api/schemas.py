@@ -254,6 +254,12 @@ class LossInfo(BaseModel):
         "(analytically, as autodiff of Keras's own function gives them).",
         examples=[["gradient", "hessian_diagonal"]],
     )
+    flavour: Literal["keras", "torch"] = Field(
+        "keras",
+        description="Whose conventions the loss follows: Keras 3's, or PyTorch's (names "
+        "torch.nn.<Class>, torch's reductions and options; docs/torch.md).",
+        examples=["keras"],
+    )
 
 
 class LossCatalogue(BaseModel):
