@@ -45,7 +45,8 @@ from app.losses.numerics import FloatArray
 # Named aliases: one ``Reduction`` and one ``DType`` schema in the OpenAPI document, so generated
 # SDKs get one enum each instead of one per field (``EvaluateRequestReductionEnum``, ...).
 Reduction = TypeAliasType(
-    "Reduction", Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none"]
+    "Reduction",
+    Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", "batchmean"],
 )
 DType = TypeAliasType("DType", Literal["float32", "float64"])
 ReductionName = Reduction
@@ -149,7 +150,9 @@ class TensorPair(BaseModel):
         assert self._tensors is not None  # set by the validator
         return self._tensors
 
-    def evaluate(self, loss: str | LossSpec, options: dict[str, Any], reduction: str) -> Evaluation:
+    def evaluate(
+        self, loss: str | LossSpec, options: dict[str, Any], reduction: str | None
+    ) -> Evaluation:
         """Evaluate ``loss`` on these tensors (decoded once, however many losses use them)."""
         return evaluate_tensors(loss, self.tensors, options=options, reduction=reduction)
 
@@ -168,10 +171,12 @@ class EvaluateRequest(TensorPair):
     dtype: DTypeField = "float32"
 
     options: Options = Field(default_factory=dict)
-    reduction: ReductionName = Field(
-        "sum_over_batch_size",
-        description="Keras 3 reduction: what `value` holds. `mean`, `sum` and `count` are "
-        "always returned.",
+    reduction: ReductionName | None = Field(
+        None,
+        description="What `value` holds, in the loss's flavour: Keras 3's reductions for a "
+        "Keras loss, torch's (mean, sum, none; batchmean for KLDivLoss) for a torch loss. "
+        "Omitted or null: the loss's default (sum_over_batch_size; torch: mean). `mean`, `sum` "
+        "and `count` are always returned.",
     )
 
 
@@ -298,7 +303,9 @@ class BatchItem(TensorPair):
         examples=[["mse", "mae"]],
     )
     options: Options = Field(default_factory=dict)
-    reduction: ReductionName = "sum_over_batch_size"
+    reduction: ReductionName | None = Field(
+        None, description="As in a single evaluation; null: each loss's default."
+    )
     dtype: DTypeField = "float32"
 
     @field_validator("loss", mode="before")
@@ -336,7 +343,15 @@ class BatchResponse(BaseModel):
 
 
 class StreamLine(TensorPair):
-    """One NDJSON line of a stream: a chunk of samples (dtype and options are query parameters)."""
+    """One NDJSON line of a stream: a chunk of samples (dtype and options are query parameters;
+    a line may add options of its own, such as a torch loss's weight or var tensors)."""
+
+    options: dict[str, Any] | None = Field(
+        None,
+        description="Options for this line only, over the query's: e.g. a torch loss's var "
+        "tensor for this chunk's samples.",
+        examples=[None],
+    )
 
 
 class StreamResponse(BaseModel):
