@@ -121,6 +121,25 @@ def _counts(*shape: int, rates: bool = False) -> Inputs:
     return make
 
 
+def _kinks(*points: float) -> Inputs:
+    """Targets 0 and inputs exactly at the losses' kinks (0, +-points)."""
+
+    def make(rng: np.random.Generator) -> tuple[Array, Array]:
+        x = np.array([*points, *(-p for p in points), 0.0, 0.3])
+        return np.zeros((1, x.size)), x.reshape(1, -1)
+
+    return make
+
+
+def _hinge_kinks(margin: float) -> Inputs:
+    def make(rng: np.random.Generator) -> tuple[Array, Array]:
+        x = np.array([[margin, margin, 0.0, 1.0, margin + 0.5, -0.5]])
+        t = np.array([[-1.0, 1.0, -1.0, 1.0, -1.0, 0.5]])
+        return t, x
+
+    return make
+
+
 W4 = [0.5, 2.0, 1.0, 3.0]
 CASES: list[Case] = [
     Case("torch.nn.MSELoss", "mse_loss", _normal(4, 5)),
@@ -131,6 +150,21 @@ CASES: list[Case] = [
     Case("torch.nn.SmoothL1Loss", "smooth_l1_loss", _normal(4, 5), {"beta": 0.0}, "beta0"),
     Case("torch.nn.HuberLoss", "huber_loss", _normal(4, 5)),
     Case("torch.nn.HuberLoss", "huber_loss", _normal(4, 5), {"delta": 0.4}, "delta"),
+    Case("torch.nn.L1Loss", "l1_loss", _kinks(1.0), label="kinks"),
+    Case("torch.nn.SmoothL1Loss", "smooth_l1_loss", _kinks(1.0), label="kinks"),
+    Case("torch.nn.SmoothL1Loss", "smooth_l1_loss", _kinks(0.5), {"beta": 0.5}, "beta-kinks"),
+    Case("torch.nn.HuberLoss", "huber_loss", _kinks(1.0), label="kinks"),
+    Case("torch.nn.HuberLoss", "huber_loss", _kinks(0.25), {"delta": 0.25}, "delta-kinks"),
+    Case("torch.nn.HingeEmbeddingLoss", "hinge_embedding_loss", _hinge_kinks(1.0), {}, "kinks"),
+    Case(
+        "torch.nn.MultiMarginLoss",
+        "multi_margin_loss",
+        lambda rng: (np.array([0.0, 1.0]), np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]])),
+        {},
+        "kinks",
+        class_target=True,
+        hessian=False,
+    ),
     Case("torch.nn.BCELoss", "binary_cross_entropy", _probabilities(4, 5)),
     Case("torch.nn.BCELoss", "binary_cross_entropy", _probabilities(4, 5, edges=True), {}, "edges"),
     Case(
