@@ -791,7 +791,8 @@ MARGIN_HINGE = OptionSpec("margin", "number", 1.0, "The margin for targets of -1
 
 @loss(
     **_names("HingeEmbeddingLoss", "hinge_embedding_loss"),
-    formula="target == 1 ? input : max(0, margin - input) (torch: -1 for the second case)",
+    formula="input where target is 1, max(0, margin - input) where it is -1 (any other target "
+    "adds both)",
     doc="For distances: the input where the target is 1, max(0, margin - input) where it is -1.",
     options=(MARGIN_HINGE,),
 )
