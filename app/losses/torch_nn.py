@@ -578,7 +578,6 @@ def kl_div(y_true: FloatArray, y_pred: FloatArray, log_target: bool = False) -> 
     if log_target:
         return np.exp(y_true) * (y_true - y_pred)
     xlogy = np.where(y_true == 0, const(0.0, y_true), y_true * np.log(y_true))
-    xlogy = np.where(np.isnan(y_true), y_true, xlogy)
     return xlogy - y_true * y_pred
 
 

@@ -240,6 +240,13 @@ CASES: list[Case] = [
     Case(
         "torch.nn.CrossEntropyLoss",
         "cross_entropy",
+        lambda rng: (np.eye(4)[[0, 3, 1]], rng.normal(size=(3, 4)) * 30),
+        {"weight": W4},
+        "one-hot-probabilities-large-logits",
+    ),
+    Case(
+        "torch.nn.CrossEntropyLoss",
+        "cross_entropy",
         _class_probabilities(3, 4, 2, 2),
         {"weight": W4, "label_smoothing": 0.25},
         "probabilities-k-dim-weight-smoothing",
