@@ -24,7 +24,7 @@ from pydantic import SecretStr, ValidationError
 
 from app import __version__
 from app.errors import CLI, report
-from app.losses import LOSSES, REDUCTIONS, LossError, LossSpec, evaluate
+from app.losses import CATALOGUE, REDUCTIONS, LossError, LossSpec, evaluate
 from app.observability.serve import prepare_metrics_dir, uvicorn_logging
 from app.results import dumps, evaluation_fields
 from app.runtime import exit_zero_on_sigterm
@@ -201,15 +201,26 @@ def _option_text(spec: LossSpec) -> str:
     return ", ".join(f"{o.name}={json.dumps(o.default)}" for o in spec.options) or "-"
 
 
+def _also(spec: LossSpec) -> tuple[str, ...]:
+    return (*spec.aliases, spec.class_name) if spec.flavour == "keras" else spec.aliases
+
+
 def run_losses(args: argparse.Namespace) -> int:
     """Print the catalogue: a table, or JSON with ``--json``."""
+    specs = [s for s in CATALOGUE if args.flavour in (None, s.flavour)]
     if args.json:
-        print(json.dumps({"losses": [s.describe() for s in LOSSES]}, indent=2))
+        print(json.dumps({"losses": [s.describe() for s in specs]}, indent=2))
         return 0
-    rows = [("name", "also accepted", "options (default)")]
-    rows += [(s.name, ", ".join((*s.aliases, s.class_name)), _option_text(s)) for s in LOSSES]
-    print(_table(rows))
-    print("\nAny name also resolves with a loss_ prefix (R), in any case.")
+    tables = []
+    for flavour, header in (("keras", "name"), ("torch", "torch loss")):
+        rows = [(header, "also accepted", "options (default)")]
+        rows += [
+            (s.name, ", ".join(_also(s)), _option_text(s)) for s in specs if s.flavour == flavour
+        ]
+        if len(rows) > 1:
+            tables.append(_table(rows))
+    print("\n\n".join(tables))
+    print("\nAny name resolves in any case; a Keras name also with a loss_ prefix (R).")
     return 0
 
 
@@ -454,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     losses.add_argument("--json", action="store_true", help="print the catalogue as JSON")
+    losses.add_argument(
+        "--flavour", choices=("keras", "torch"), help="only the losses of this flavour"
+    )
     losses.set_defaults(run=run_losses)
 
     ev = sub.add_parser(
@@ -485,8 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--reduction",
         choices=REDUCTIONS,
-        default="sum_over_batch_size",
-        help="what `value` holds (default: %(default)s)",
+        default=None,
+        help="what `value` holds, in the loss's flavour (default: the loss's own, "
+        "sum_over_batch_size or torch's mean)",
     )
     ev.add_argument(
         "--dtype",

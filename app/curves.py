@@ -175,7 +175,56 @@ def recipe(spec: LossSpec, options: Mapping[str, Any]) -> Recipe:
             "3 components; y_pred = [p, 0.8, 0.2]",
             (0.0, 1.0),
         )
+    if spec.flavour == "torch":
+        return _torch_recipe(spec.class_name, options)
     raise LookupError(f"no curve recipe for {name}")  # a new loss needs one (a test checks)
+
+
+def _torch_recipe(class_name: str, options: Mapping[str, Any]) -> Recipe:
+    """The picture of a PyTorch loss (``y_pred`` is torch's input)."""
+    if class_name in ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "GaussianNLLLoss"):
+        return Recipe(_labels(-1, 0, 1), _scalar, "y_pred", SCALAR, SCORES)
+    if class_name in ("BCELoss", "BCEWithLogitsLoss"):
+        return _binary(logits=class_name == "BCEWithLogitsLoss")
+    if class_name == "MultiLabelSoftMarginLoss":
+        return _binary(logits=True)
+    if class_name == "CrossEntropyLoss":
+        return _classes(CLASS_INDICES, logits=True)
+    if class_name == "NLLLoss":
+        fixed = math.log(0.25)
+        return Recipe(
+            CLASS_INDICES,
+            _fixed(fixed, fixed),
+            "y_pred[0] (log-probability)",
+            "3 classes; y_pred = [x, log 0.25, log 0.25]",
+            (-5.0, 0.0),
+        )
+    if class_name == "KLDivLoss":
+        fixed = math.log(0.25)
+        return Recipe(
+            _vectors((0.6, 0.2, 0.2), (0.2, 0.4, 0.4)),
+            _fixed(fixed, fixed),
+            "y_pred[0] (log-probability)",
+            "3 components; y_pred = [x, log 0.25, log 0.25]",
+            (-5.0, 0.0),
+        )
+    if class_name == "PoissonNLLLoss":
+        if options.get("log_input", True):
+            return Recipe(_labels(0, 1, 3), _scalar, "y_pred (log rate)", SCALAR, (-3.0, 3.0))
+        return Recipe(_labels(0, 1, 3), _scalar, "y_pred (rate)", SCALAR, (0.05, 5.0))
+    if class_name == "SoftMarginLoss":
+        return Recipe(_labels(-1, 1), _scalar, "y_pred (score)", SCALAR, SCORES)
+    if class_name == "HingeEmbeddingLoss":
+        return Recipe(_labels(-1, 1), _scalar, "y_pred (distance)", SCALAR, (0.0, 3.0))
+    if class_name == "MultiMarginLoss":
+        return Recipe(
+            CLASS_INDICES,
+            _fixed(0.5, -0.5),
+            "y_pred[0] (score)",
+            "3 classes; y_pred = [x, 0.5, -0.5]",
+            SCORES,
+        )
+    raise LookupError(f"no curve recipe for torch.nn.{class_name}")
 
 
 def check_range(

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from app.losses import LOSSES, LossError, UnknownLossError
+from app.losses import CATALOGUE, LossError, UnknownLossError
 from app.losses.errors import did_you_mean
 from app.losses.options import SHOWN_CHARS
 
@@ -147,7 +147,7 @@ def malformed_json(message: str, prefix: Location = ()) -> ErrorReport:
 #: How many of a request's errors the detail spells out (all are in a problem's ``errors``).
 DETAIL_ERRORS = 3
 #: Every option name of every loss: such a name beside the tensors belongs in the options.
-OPTION_NAMES = frozenset(option.name for spec in LOSSES for option in spec.options)
+OPTION_NAMES = frozenset(option.name for spec in CATALOGUE for option in spec.options)
 # Pydantic names the union member it tried inside ``loc`` ("str", "list[union[str,LossRef]]",
 # "function-after[...]"); those are not places in the request body.
 _UNION_LABELS = re.compile(r"^(str|int|float|bool|none|list|dict)$|[\[\]]")
@@ -215,7 +215,7 @@ def _hint(
 
 def option_hint(name: str, value: Any, words: Vocabulary, *, in_body: bool = True) -> str:
     """Where an option sent beside the tensors belongs, with the request that works: inside
-    the body's options (or, on a stream, whose lines hold only tensors, the query's)."""
+    the body's options (a stream line's own options, too; or the query's)."""
     try:
         text = orjson.dumps(value).decode()
     except TypeError:

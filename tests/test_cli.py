@@ -293,7 +293,8 @@ def test_eval_usage_errors_exit_2(
 def test_losses_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["losses", "--json"]) == 0
     entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)["losses"]}
-    assert set(entries) == CANONICAL_NAMES
+    assert {n for n, e in entries.items() if e["flavour"] == "keras"} == CANONICAL_NAMES
+    assert len(entries) == 34
     assert entries["log_cosh"]["aliases"] == ["logcosh"]
     assert entries["log_cosh"]["class_name"] == "LogCosh"
     assert set(entries["kl_divergence"]["aliases"]) == {
@@ -659,3 +660,23 @@ def test_eval_gradient_table(
     assert "derivatives of sum (reduction none) by y_pred element" in out
     assert "0,0     nan/inf" in out
     assert "non-finite hessian diagonal values: 2" in out
+
+
+def test_eval_a_torch_loss_with_a_tensor_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = write(tmp_path / "t.json", [0, 2])
+    p = write(tmp_path / "p.json", [[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+    base = ["eval", "torch.nn.CrossEntropyLoss", "--y-true", str(t), "--y-pred", str(p)]
+    result = run_json(capsys, *base, "--option", "weight=[1, 2, 3]")
+    assert result["reduction"] == "mean" and result["count"] == 4  # weights 1 + 3
+    result = run_json(capsys, *base, "--option", "ignore_index=2", "--reduction", "sum")
+    assert result["count"] == 1 and result["per_sample"][1] == 0.0
+
+
+def test_losses_filters_by_flavour(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["losses", "--flavour", "torch", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["losses"]
+    assert len(listed) == 15 and {e["flavour"] for e in listed} == {"torch"}
+    assert main(["losses", "--flavour", "torch"]) == 0
+    assert "torch.nn.functional.kl_div" in capsys.readouterr().out

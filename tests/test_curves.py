@@ -18,7 +18,14 @@ from app.curves import (
     curve,
     recipe,
 )
-from app.losses import LOSSES, InvalidInputError, InvalidOptionError, resolve
+from app.losses import (
+    LOSSES,
+    TORCH_LOSSES,
+    InvalidInputError,
+    InvalidOptionError,
+    LossSpec,
+    resolve,
+)
 from app.losses.options import bind_options
 
 RTOL = 1e-5  # float32, as the engine computes by default
@@ -174,3 +181,19 @@ def test_bad_options_are_the_engines_errors() -> None:
         curve(resolve("huber"), {"delta": -1})
     with pytest.raises(InvalidOptionError, match="takes no options"):
         curve(resolve("mse"), {"delta": 1})
+
+
+@pytest.mark.parametrize("spec", TORCH_LOSSES, ids=lambda s: s.name)
+def test_every_torch_loss_has_a_finite_curve(spec: LossSpec) -> None:
+    data = curve(spec, points=21)
+    assert data.series and all(np.isfinite(ys).any() for _, ys in data.series)
+
+
+def test_a_torch_curve_is_the_engines_numbers() -> None:
+    mse = dict(curve(resolve("mse"), low=-2, high=2, points=5).series)
+    torch_mse = dict(curve(resolve("torch.mse_loss"), low=-2, high=2, points=5).series)
+    assert mse.keys() == torch_mse.keys()
+    for label, ys in mse.items():
+        np.testing.assert_array_equal(torch_mse[label], ys)
+    ce = dict(curve(resolve("torch.cross_entropy"), low=-1, high=1, points=2).series)
+    assert ce.keys() == {"y_true = 0 (class index)", "y_true = 1 (class index)"}

@@ -46,7 +46,8 @@ from app.losses.numerics import FloatArray
 # Named aliases: one ``Reduction`` and one ``DType`` schema in the OpenAPI document, so generated
 # SDKs get one enum each instead of one per field (``EvaluateRequestReductionEnum``, ...).
 Reduction = TypeAliasType(
-    "Reduction", Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none"]
+    "Reduction",
+    Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", "batchmean"],
 )
 DType = TypeAliasType("DType", Literal["float32", "float64"])
 ReductionName = Reduction
@@ -150,7 +151,9 @@ class TensorPair(BaseModel):
         assert self._tensors is not None  # set by the validator
         return self._tensors
 
-    def evaluate(self, loss: str | LossSpec, options: dict[str, Any], reduction: str) -> Evaluation:
+    def evaluate(
+        self, loss: str | LossSpec, options: dict[str, Any], reduction: str | None
+    ) -> Evaluation:
         """Evaluate ``loss`` on these tensors (decoded once, however many losses use them), with
         the derivatives the request asks for (``gradient``, ``hessian_diagonal``), if any."""
         return evaluate_tensors(
@@ -192,10 +195,12 @@ class EvaluateRequest(TensorPair):
     dtype: DTypeField = "float32"
 
     options: Options = Field(default_factory=dict)
-    reduction: ReductionName = Field(
-        "sum_over_batch_size",
-        description="Keras 3 reduction: what `value` holds. `mean`, `sum` and `count` are "
-        "always returned.",
+    reduction: ReductionName | None = Field(
+        None,
+        description="What `value` holds, in the loss's flavour: Keras 3's reductions for a "
+        "Keras loss, torch's (mean, sum, none; batchmean for KLDivLoss) for a torch loss. "
+        "Omitted or null: the loss's default (sum_over_batch_size; torch: mean). `mean`, `sum` "
+        "and `count` are always returned.",
     )
     gradient: GradientField = False
     hessian_diagonal: HessianDiagonalField = False
@@ -204,22 +209,30 @@ class EvaluateRequest(TensorPair):
 class EvaluateResponse(BaseModel):
     """Per-sample losses and the totals needed to merge partial results exactly."""
 
-    loss: str = Field(description="Canonical (Keras 3) loss name.", examples=["mean_squared_error"])
+    loss: str = Field(
+        description="Canonical loss name (Keras 3's function name, or torch.nn.<Class>).",
+        examples=["mean_squared_error"],
+    )
     per_sample: list[float | None] = Field(
         description="Weighted per-sample losses, flattened row-major (see `shape`). A non-finite "
         "value (e.g. poisson with y_pred < 0) is null and counted in `non_finite`.",
         examples=[[0.6666667, 0.33333334]],
     )
     shape: list[int] = Field(description="Shape of the per-sample losses.", examples=[[2]])
-    mean: float | None = Field(description="sum / count: Keras's loss value.", examples=[0.5])
+    mean: float | None = Field(
+        description="sum / count: the loss averaged with the flavour's divisor.", examples=[0.5]
+    )
     sum: float | None = Field(description="Sum of the weighted per-sample losses.", examples=[1.0])
     count: float = Field(
-        description="Keras's divisor: the number of counted samples, or the sum of the sample "
-        "weights for mean_with_sample_weight. Merge parts with sum(sums) / sum(counts).",
+        description="The divisor of the loss's flavour: Keras's counted samples (or summed sample "
+        "weights for mean_with_sample_weight); torch's elements for mean, N for batchmean, "
+        "summed class weights for weighted cross-entropy and NLL. Merge parts with "
+        "sum(sums) / sum(counts).",
         examples=[2],
     )
     value: float | None = Field(
-        description="What Keras returns for `reduction`: the mean, the sum, or null for none.",
+        description="What the loss's framework (Keras, or torch) returns for `reduction`: the "
+        "mean, the sum, or null for none.",
         examples=[0.5],
     )
     reduction: ReductionName = Field(examples=["sum_over_batch_size"])
@@ -312,6 +325,12 @@ class LossInfo(BaseModel):
         "(analytically, as autodiff of Keras's own function gives them).",
         examples=[["gradient", "hessian_diagonal"]],
     )
+    flavour: Literal["keras", "torch"] = Field(
+        "keras",
+        description="Whose conventions the loss follows: Keras 3's, or PyTorch's (names "
+        "torch.nn.<Class>, torch's reductions and options; docs/torch.md).",
+        examples=["keras"],
+    )
 
 
 class LossCatalogue(BaseModel):
@@ -350,7 +369,9 @@ class BatchItem(TensorPair):
         examples=[["mse", "mae"]],
     )
     options: Options = Field(default_factory=dict)
-    reduction: ReductionName = "sum_over_batch_size"
+    reduction: ReductionName | None = Field(
+        None, description="As in a single evaluation; null: each loss's default."
+    )
     dtype: DTypeField = "float32"
     gradient: GradientField = False
     hessian_diagonal: HessianDiagonalField = False
@@ -398,7 +419,15 @@ NO_STREAMED_DERIVATIVES = (
 
 
 class StreamLine(TensorPair):
-    """One NDJSON line of a stream: a chunk of samples (dtype and options are query parameters)."""
+    """One NDJSON line of a stream: a chunk of samples (dtype and options are query parameters;
+    a line may add options of its own, such as a torch loss's weight or var tensors)."""
+
+    options: dict[str, Any] | None = Field(
+        None,
+        description="Options for this line only, over the query's: e.g. a torch loss's var "
+        "tensor for this chunk's samples.",
+        examples=[None],
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -416,7 +445,9 @@ class StreamResponse(BaseModel):
     mean: float | None = Field(description="sum / count over all chunks.", examples=[0.5])
     sum: float | None = Field(examples=[1.0])
     count: float = Field(examples=[2])
-    value: float | None = Field(description="What Keras returns for `reduction`.", examples=[0.5])
+    value: float | None = Field(
+        description="What the loss's framework returns for `reduction`.", examples=[0.5]
+    )
     reduction: ReductionName = Field(examples=["sum_over_batch_size"])
     dtype: DTypeName = Field(examples=["float32"])
     chunks: int = Field(description="Number of lines evaluated.", examples=[1])

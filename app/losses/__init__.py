@@ -9,14 +9,25 @@ from app.losses.errors import InvalidInputError, InvalidOptionError, LossError, 
 from app.losses.evaluate import Evaluation, evaluate, evaluate_tensors
 from app.losses.options import OptionSpec
 from app.losses.reduction import REDUCTIONS, Reduced, reduce
-from app.losses.registry import LOSSES, LossSpec, all_names, resolve
+from app.losses.registry import (
+    CATALOGUE,
+    FLAVOURS,
+    LOSSES,
+    TORCH_LOSSES,
+    LossSpec,
+    all_names,
+    resolve,
+)
 from app.losses.tensors import DTYPES, MAX_RANK, Tensors, check_tensor, to_array
 
 __all__ = [
+    "CATALOGUE",
     "DTYPES",
+    "FLAVOURS",
     "LOSSES",
     "MAX_RANK",
     "REDUCTIONS",
+    "TORCH_LOSSES",
     "Evaluation",
     "InvalidInputError",
     "InvalidOptionError",

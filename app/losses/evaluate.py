@@ -23,7 +23,13 @@ import numpy as np
 from app.losses.errors import InvalidInputError, InvalidOptionError
 from app.losses.numerics import FloatArray
 from app.losses.options import bind_options
-from app.losses.reduction import REDUCTIONS, Reduced, derivative_scale, reduce
+from app.losses.reduction import (
+    Reduced,
+    derivative_scale,
+    reduce,
+    reduce_torch,
+    torch_derivative_scale,
+)
 from app.losses.registry import LossSpec, resolve
 from app.losses.tensors import DTYPES, Tensors
 
@@ -64,12 +70,13 @@ def evaluate(
     *,
     sample_weight: Any = None,
     options: Mapping[str, Any] | None = None,
-    reduction: str = "sum_over_batch_size",
+    reduction: str | None = None,
     dtype: str = "float32",
     gradient: bool = False,
     hessian_diagonal: bool = False,
 ) -> Evaluation:
-    """Evaluate ``loss`` on ``y_true``/``y_pred`` (nested lists or arrays) as Keras 3 would.
+    """Evaluate ``loss`` on ``y_true``/``y_pred`` (nested lists or arrays) as Keras 3 would
+    (as PyTorch would, for a torch loss). ``reduction`` None is the loss's default.
 
     The computation runs in ``dtype`` (float32 unless float64 is asked for). With ``gradient``
     and/or ``hessian_diagonal`` the :class:`Evaluation` also carries those derivatives of the
@@ -81,10 +88,7 @@ def evaluate(
         raise InvalidInputError(
             f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}", field="dtype"
         )
-    if reduction not in REDUCTIONS:
-        raise InvalidInputError(
-            f"reduction must be one of {list(REDUCTIONS)}, got {reduction!r}", field="reduction"
-        )
+    reduction = check_reduction(spec, reduction)
     kwargs = bind_options(spec.name, spec.options, options)
     tensors = Tensors.of(y_true, y_pred, sample_weight, dtype)
     return _run(spec, tensors, kwargs, reduction, gradient, hessian_diagonal)
@@ -95,18 +99,77 @@ def evaluate_tensors(
     tensors: Tensors,
     *,
     options: Mapping[str, Any] | None = None,
-    reduction: str = "sum_over_batch_size",
+    reduction: str | None = None,
     gradient: bool = False,
     hessian_diagonal: bool = False,
 ) -> Evaluation:
-    """Evaluate ``loss`` on checked ``tensors`` (in their dtype) with a known ``reduction``.
+    """Evaluate ``loss`` on checked ``tensors`` (in their dtype) with a ``reduction`` (None:
+    the loss's default) that the loss takes.
 
     The tensors are not scanned again; options are bound and checked as in :func:`evaluate`,
     derivatives asked for as in :func:`evaluate`.
     """
     spec = loss if isinstance(loss, LossSpec) else resolve(loss)
+    reduction = check_reduction(spec, reduction)
     kwargs = bind_options(spec.name, spec.options, options)
     return _run(spec, tensors, kwargs, reduction, gradient, hessian_diagonal)
+
+
+def check_reduction(spec: LossSpec, reduction: str | None) -> str:
+    """``reduction``, or the loss's default for None; an error when the loss does not take it
+    (a Keras reduction on a torch loss, ``batchmean`` on any but KLDivLoss, ...)."""
+    if reduction is None:
+        return spec.default_reduction
+    if reduction not in spec.reductions:
+        raise InvalidInputError(
+            f"reduction must be one of {list(spec.reductions)} for {spec.name} "
+            f"({spec.flavour}'s reductions), got {reduction!r}",
+            field="reduction",
+        )
+    return reduction
+
+
+def _run_torch(
+    spec: LossSpec,
+    tensors: Tensors,
+    kwargs: dict[str, Any],
+    reduction: str,
+    gradient: bool,
+    hessian_diagonal: bool,
+) -> Evaluation:
+    """A torch loss: its function checks the shapes itself and returns torch's
+    ``reduction='none'`` output; torch's divisor makes the mean."""
+    if tensors.sample_weight is not None:
+        raise InvalidInputError(
+            f"{spec.name} takes no sample_weight (a torch loss has none); give per-class or "
+            "per-element weights as options.weight where the loss takes it",
+            field="sample_weight",
+        )
+    true, pred = tensors.y_true, tensors.y_pred
+    with np.errstate(all="ignore"):  # non-finite results are counted and reported, not raised
+        values = np.asarray(spec.fn(true, pred, **kwargs), dtype=pred.dtype)
+        if reduction == "batchmean":
+            divisor: Any = pred.shape[0]
+        elif spec.divisor is not None:
+            divisor = spec.divisor(true, pred, **kwargs)
+        else:
+            divisor = values.size
+        reduced = reduce_torch(values, divisor, reduction)
+        if not (gradient or hessian_diagonal):
+            return Evaluation(spec.name, tensors.dtype, reduction, reduced)
+        if spec.derivatives is None:
+            raise InvalidInputError(f"{spec.name} offers no derivatives", field="loss")
+        scale = torch_derivative_scale(values, divisor, reduction)
+        grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs)
+    sent = tensors.y_pred.shape
+    return Evaluation(
+        spec.name,
+        tensors.dtype,
+        reduction,
+        reduced,
+        gradient=_as_sent(grad, sent, pred.dtype) if gradient else None,
+        hessian_diagonal=_as_sent(hess, sent, pred.dtype) if hessian_diagonal else None,
+    )
 
 
 def _run(
@@ -117,6 +180,8 @@ def _run(
     gradient: bool = False,
     hessian_diagonal: bool = False,
 ) -> Evaluation:
+    if spec.flavour == "torch":
+        return _run_torch(spec, tensors, kwargs, reduction, gradient, hessian_diagonal)
     true, pred, weights = tensors.y_true, tensors.y_pred, tensors.sample_weight
     true, pred = (_align_sparse if spec.sparse_labels else _align_dense)(true, pred, kwargs)
     _check_axes(kwargs, pred.ndim)

@@ -15,7 +15,7 @@ import numpy as np
 
 from app.losses.evaluate import evaluate
 from app.losses.numerics import FloatArray
-from app.losses.registry import LossSpec
+from app.losses.registry import LossSpec, resolve
 
 
 def evaluate_grid(
@@ -45,9 +45,14 @@ def evaluate_grid(
         raise ValueError(f"y_preds must have shape (n, k) with n >= 1, got {list(preds.shape)}")
     n = preds.shape[0]
     truth = np.asarray(y_true, dtype=np.float64)
+    spec = loss if isinstance(loss, LossSpec) else resolve(loss)
+    if spec.flavour == "torch" and truth.shape == (1,) and preds.shape[1] > 1:
+        truth = truth[0]  # one class index: torch's target has no class axis at all
     batch = np.broadcast_to(truth, (n, *truth.shape))
     result = evaluate(loss, batch, preds, options=options, reduction="none", dtype=dtype)
     values = np.asarray(result.result.per_sample, dtype=np.float64)
+    if values.shape == (n, 1) and spec.flavour == "torch":
+        values = values[:, 0]  # a torch loss element by element, one element per sample
     if values.shape == (n,):
         return values
     return np.array([_one(loss, truth, row, options, dtype) for row in preds], dtype=np.float64)

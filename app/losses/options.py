@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.losses.errors import InvalidOptionError
+from app.losses.tensors import to_array
 
-OptionType = Literal["boolean", "number", "integer", "integer_or_null", "axes"]
+OptionType = Literal["boolean", "number", "integer", "integer_or_null", "axes", "tensor"]
 
 
 @dataclass(frozen=True)
 class OptionSpec:
     """One option a loss takes. ``minimum``/``maximum`` bound numbers (``exclusive_minimum`` for
-    a strict lower bound). ``axes`` takes null, an integer or a list of distinct integers."""
+    a strict lower bound). ``axes`` takes null, an integer or a list of distinct integers;
+    ``tensor`` null, a number or (nested) lists of numbers, as a float64 array (a torch loss's
+    ``weight``, ``pos_weight`` or ``var``), at least ``minimum`` when that is set."""
 
     name: str
     type: OptionType
@@ -38,6 +41,8 @@ class OptionSpec:
             return None
         if self.type in ("integer", "integer_or_null"):
             return _integer(value, self.name, field)
+        if self.type == "tensor":
+            return None if value is None else self._tensor(value, field)
         if self.type == "axes":
             if value is None:
                 return None
@@ -52,6 +57,20 @@ class OptionSpec:
                 return axes
             return _integer(value, self.name, field)
         return self._number(value, field)
+
+    def _tensor(self, value: Any, field: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float | list | tuple):
+            raise InvalidOptionError(
+                f"{self.name} must be a number or a list of numbers, got {shown(value)}",
+                field=field,
+            )
+        array = to_array(value, field, "float64", min_rank=0)
+        if self.minimum is not None and array.size and float(array.min()) < self.minimum:
+            raise InvalidOptionError(
+                f"{self.name} must be >= {self.minimum:g} everywhere, got {float(array.min())!r}",
+                field=field,
+            )
+        return array
 
     def _number(self, value: Any, field: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):

@@ -16,13 +16,17 @@ import numpy as np
 from app.losses.errors import InvalidInputError
 from app.losses.numerics import FloatArray
 
-Reduction = Literal["sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none"]
+Reduction = Literal[
+    "sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", "batchmean"
+]
+#: Every reduction name of either flavour; each loss takes those of its ``spec.reductions``.
 REDUCTIONS: tuple[str, ...] = (
     "sum_over_batch_size",
     "mean",
     "sum",
     "mean_with_sample_weight",
     "none",
+    "batchmean",
 )
 
 
@@ -38,11 +42,16 @@ class Reduced:
     count: float
     mean: float
     value: float | None
+    #: A torch mean over nothing (every target ignored): 0 / 0, NaN as in torch, and counted
+    #: in ``non_finite``.
+    empty: bool = False
 
     @property
     def non_finite(self) -> int:
-        """How many per-sample values are NaN or infinite (e.g. poisson with y_pred < 0)."""
-        return int(self.per_sample.size - np.count_nonzero(np.isfinite(self.per_sample)))
+        """How many per-sample values are NaN or infinite (e.g. poisson with y_pred < 0), plus
+        one for a torch mean over nothing."""
+        finite = np.count_nonzero(np.isfinite(self.per_sample))
+        return int(self.per_sample.size - finite) + int(self.empty)
 
 
 def align_weights(weights: FloatArray, shape: tuple[int, ...]) -> FloatArray:
@@ -140,4 +149,28 @@ def derivative_scale(
     scale = np.ones(values.shape, values.dtype) if weights is None else np.array(weights)
     if not _returns_sum(values, reduction):
         scale *= one / divisor if divisor != 0 else values.dtype.type(0.0)
+    return scale
+
+
+def reduce_torch(values: FloatArray, divisor: Any, reduction: str) -> Reduced:
+    """Reduce a torch loss's ``reduction='none'`` output as torch does: ``mean`` (and
+    ``batchmean``) is the sum over ``divisor`` (its element count, the batch size, or the
+    summed class weights of the counted targets), ``sum`` the sum. ``count`` is that divisor
+    whatever the reduction, so ``sum / count`` is the mean and parts merge exactly; a divisor
+    of 0 gives NaN (torch's 0 / 0), not Keras's 0."""
+    total = np.sum(values, dtype=values.dtype)
+    divisor = values.dtype.type(divisor)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / divisor
+    value = {"sum": float(total), "none": None}.get(reduction, float(mean))
+    empty = bool(divisor == 0)
+    return Reduced(np.asarray(values), float(total), float(divisor), float(mean), value, empty)
+
+
+def torch_derivative_scale(values: FloatArray, divisor: Any, reduction: str) -> FloatArray:
+    """``d value / d values`` for a torch loss: ``1 / divisor`` for the means (0 when the
+    divisor is 0: no target counted, and torch's gradient is then 0), else 1."""
+    scale = np.ones(values.shape, values.dtype)
+    if reduction in ("mean", "batchmean"):
+        scale *= values.dtype.type(1.0) / values.dtype.type(divisor) if divisor else 0
     return scale

@@ -4,14 +4,15 @@ Each loss declares its spec (aliases, class name, options, formula, doc) on its 
 ``@loss`` (``spec.py``); this module lists those functions in catalogue order and resolves names.
 Names resolve ASCII case-insensitively (``fold``): the Keras 3 function name (canonical), Keras 2
 and short aliases, the Keras 3 class name, and the R interface's ``loss_`` prefix before any of
-those.
+those; a PyTorch loss's ``torch.nn.<Class>`` (canonical), ``torch.nn.functional.<name>``,
+``torch.<Class>`` and ``torch.<name>``.
 """
 
 from __future__ import annotations
 
 import difflib
 
-from app.losses import margin, overlap, probabilistic, regression, similarity
+from app.losses import margin, overlap, probabilistic, regression, similarity, torch_nn
 from app.losses.errors import UnknownLossError
 from app.losses.options import OptionSpec
 from app.losses.spec import (
@@ -30,8 +31,10 @@ from app.losses.spec import (
 )
 
 __all__ = [
+    "CATALOGUE",
     "CLASS_AXIS",
     "CONVERT_BINARY_LABELS",
+    "FLAVOURS",
     "FOCAL_ALPHA",
     "FROM_LOGITS",
     "GAMMA",
@@ -39,6 +42,7 @@ __all__ = [
     "LOSSES",
     "MEAN_AXIS",
     "OVERLAP_AXES",
+    "TORCH_LOSSES",
     "LossFn",
     "LossSpec",
     "OptionSpec",
@@ -47,7 +51,7 @@ __all__ = [
     "resolve",
 ]
 
-# The catalogue order (DESIGN.md section 3's table): GET /v1/losses and `lossd losses` list it.
+# The Keras losses in catalogue order (DESIGN.md section 3's table).
 LOSSES: tuple[LossSpec, ...] = tuple(
     spec_of(fn)
     for fn in (
@@ -72,7 +76,32 @@ LOSSES: tuple[LossSpec, ...] = tuple(
         overlap.tversky,
     )
 )
-_unlisted = [s.name for s in declared() if s not in LOSSES]
+# The PyTorch losses (flavour "torch", docs/torch.md), after the Keras ones in the catalogue.
+TORCH_LOSSES: tuple[LossSpec, ...] = tuple(
+    spec_of(fn)
+    for fn in (
+        torch_nn.mse_loss,
+        torch_nn.l1_loss,
+        torch_nn.smooth_l1_loss,
+        torch_nn.huber_loss,
+        torch_nn.binary_cross_entropy,
+        torch_nn.binary_cross_entropy_with_logits,
+        torch_nn.cross_entropy,
+        torch_nn.nll_loss,
+        torch_nn.kl_div,
+        torch_nn.poisson_nll_loss,
+        torch_nn.gaussian_nll_loss,
+        torch_nn.soft_margin_loss,
+        torch_nn.multilabel_soft_margin_loss,
+        torch_nn.hinge_embedding_loss,
+        torch_nn.multi_margin_loss,
+    )
+)
+# Every loss: GET /v1/losses and `lossd losses` list it, names resolve in it.
+CATALOGUE: tuple[LossSpec, ...] = LOSSES + TORCH_LOSSES
+FLAVOURS: tuple[str, ...] = ("keras", "torch")
+
+_unlisted = [s.name for s in declared() if s not in CATALOGUE]
 if _unlisted:  # a function declared with @loss but left out of the catalogue above
     raise RuntimeError(f"losses declared but not in the catalogue: {_unlisted}")
 
@@ -87,11 +116,11 @@ def fold(name: str) -> str:
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-_BY_NAME: dict[str, LossSpec] = {fold(n): spec for spec in LOSSES for n in spec.names}
-if len(_BY_NAME) != sum(len({fold(n) for n in spec.names}) for spec in LOSSES):
+_BY_NAME: dict[str, LossSpec] = {fold(n): spec for spec in CATALOGUE for n in spec.names}
+if len(_BY_NAME) != sum(len({fold(n) for n in spec.names}) for spec in CATALOGUE):
     raise RuntimeError("two losses answer to the same name")
 _DISPLAY: dict[str, str] = {}
-for _spec in LOSSES:
+for _spec in CATALOGUE:
     for _name in _spec.names:
         _DISPLAY.setdefault(fold(_name), _name)  # "mse" rather than "MSE" in suggestions
 
@@ -104,14 +133,27 @@ def resolve(name: str) -> LossSpec:
     key = fold(name)
     spec = _BY_NAME.get(key)
     if spec is None:
-        close = difflib.get_close_matches(key, _BY_NAME, n=12, cutoff=0.6)
-        suggestions: dict[str, str] = {}  # one spelling per loss, best match first
-        for c in close:
-            suggestions.setdefault(_BY_NAME[c].name, _DISPLAY[c])
-        raise UnknownLossError(name, list(suggestions.values())[:3])
+        raise UnknownLossError(name, _suggestions(key))
     return spec
+
+
+def _suggestions(key: str) -> list[str]:
+    """Up to three spellings close to the unknown (folded) name ``key``, one per loss.
+
+    Matches stay in the flavour the name asks for (``torch.`` names among the torch losses, the
+    rest among Keras's), so ``no_such_loss`` is not offered ``torch.nll_loss``; a bare torch
+    name (``CrossEntropyLoss``) is offered its full spelling first.
+    """
+    torch_names = key.startswith("torch.")
+    pool = [n for n in _BY_NAME if n.startswith("torch.") == torch_names]
+    exact_tail = [] if torch_names else [n for n in _BY_NAME if n.endswith("." + key)]
+    close = exact_tail + difflib.get_close_matches(key, pool, n=12, cutoff=0.6)
+    suggestions: dict[str, str] = {}  # one spelling per loss, best match first
+    for c in close:
+        suggestions.setdefault(_BY_NAME[c].name, _DISPLAY[c])
+    return list(suggestions.values())[:3]
 
 
 def all_names() -> dict[str, str]:
     """Every accepted spelling mapped to its canonical name."""
-    return {n: spec.name for spec in LOSSES for n in spec.names}
+    return {n: spec.name for spec in CATALOGUE for n in spec.names}

@@ -40,6 +40,21 @@ D = TypeVar("D", bound=DerivativesFn)
 #: The derivatives a loss may offer, in catalogue order.
 DERIVATIVES: tuple[str, ...] = ("gradient", "hessian_diagonal")
 
+#: The reductions of each flavour, its default first: Keras 3's, and PyTorch's (``batchmean``
+#: only for the losses that list it).
+KERAS_REDUCTIONS: tuple[str, ...] = (
+    "sum_over_batch_size",
+    "mean",
+    "sum",
+    "mean_with_sample_weight",
+    "none",
+)
+TORCH_REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
+
+#: ``divisor(y_true, y_pred, **options) -> number``: the divisor of a torch loss's ``mean``
+#: (its element count when a loss declares none).
+DivisorFn = Callable[..., Any]
+
 FROM_LOGITS = OptionSpec(
     "from_logits",
     "boolean",
@@ -98,6 +113,16 @@ class LossSpec:
     sparse_labels: bool = False
     mask: Callable[..., Any] | None = field(default=None, repr=False)
     derivatives: DerivativesFn | None = field(default=None, repr=False)
+    #: ``keras`` or ``torch``: whose conventions (names, reductions, options) the loss follows.
+    flavour: str = "keras"
+    #: The reductions the loss takes, its default first.
+    reductions: tuple[str, ...] = KERAS_REDUCTIONS
+    divisor: DivisorFn | None = field(default=None, repr=False)
+
+    @property
+    def default_reduction(self) -> str:
+        """The reduction used when none is asked for (Keras: sum_over_batch_size; torch: mean)."""
+        return self.reductions[0]
 
     @property
     def offers(self) -> tuple[str, ...]:
@@ -117,11 +142,15 @@ class LossSpec:
             "options": [dataclasses.asdict(o) for o in self.options],
             "sparse_labels": self.sparse_labels,
             "derivatives": list(self.offers),
+            "flavour": self.flavour,
         }
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Every spelling that resolves to this loss (case aside), canonical first."""
+        """Every spelling that resolves to this loss (case aside), canonical first. (A torch
+        loss lists its class and functional forms among its aliases; R's ``loss_`` is Keras's.)"""
+        if self.flavour != "keras":
+            return (self.name, *self.aliases)
         base = (self.name, *self.aliases, self.class_name)
         return base + tuple(f"loss_{n}" for n in base)
 
@@ -138,19 +167,27 @@ def loss(
     options: tuple[OptionSpec, ...] = (),
     sparse_labels: bool = False,
     mask: Callable[..., Any] | None = None,
+    name: str | None = None,
+    family: str | None = None,
+    flavour: str = "keras",
+    reductions: tuple[str, ...] | None = None,
+    divisor: DivisorFn | None = None,
 ) -> Callable[[F], F]:
     """Declare the decorated function a loss: its canonical name is the function's, its family
     the module's (``app.losses.regression`` -> ``regression``). ``options`` are its keyword
     arguments beyond ``y_true, y_pred``, in catalogue order; ``sparse_labels`` means ``y_true``
-    holds class indices; ``mask(y_true, ignore_class)`` marks the samples the mean counts."""
+    holds class indices; ``mask(y_true, ignore_class)`` marks the samples the mean counts.
+    A torch loss gives its ``name`` and ``family``, ``flavour="torch"``, its ``reductions``
+    (default: mean, sum, none) and the ``divisor`` of its mean when that is not its element
+    count; its function returns torch's ``reduction='none'`` output."""
 
     def declare(fn: F) -> F:
         if fn in _DECLARED:
             raise ValueError(f"{fn.__qualname__} is already declared a loss")
         _DECLARED[fn] = LossSpec(
-            name=fn.__name__,
+            name=name or fn.__name__,
             fn=fn,
-            family=fn.__module__.rpartition(".")[2],
+            family=family or fn.__module__.rpartition(".")[2],
             class_name=class_name,
             formula=formula,
             doc=doc,
@@ -158,6 +195,9 @@ def loss(
             options=options,
             sparse_labels=sparse_labels,
             mask=mask,
+            flavour=flavour,
+            reductions=reductions or (TORCH_REDUCTIONS if flavour == "torch" else KERAS_REDUCTIONS),
+            divisor=divisor,
         )
         return fn
 

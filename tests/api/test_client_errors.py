@@ -259,13 +259,14 @@ def test_trailing_slash_is_a_404_naming_the_path_without_it(client: TestClient) 
     )
 
 
-def test_an_option_on_a_stream_line_says_it_goes_in_the_query(client: TestClient) -> None:
+def test_an_option_on_a_stream_line_says_it_goes_in_its_options(client: TestClient) -> None:
+    # a line may carry its own options (over the query's), so that is where the hint points
     line = b'{"y_true": [[1.0]], "y_pred": [[0.5]], "from_logits": true}\n'
     r = client.post(
         "/v1/losses/binary_crossentropy/stream", content=line, headers={"content-type": NDJSON}
     )
     problem = assert_problem(r, 422, "/line/1/from_logits")
-    assert 'send it in the query, ?options={"from_logits": true}' in problem["detail"]
+    assert 'send it inside "options", {"options": {"from_logits": true}}' in problem["detail"]
 
 
 def test_engine_errors_on_v2_name_inputs_and_parameters(client: TestClient) -> None:

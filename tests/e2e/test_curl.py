@@ -76,7 +76,7 @@ def test_evaluate_seed_example(tmp_path: Path, live_server: str) -> None:
 def test_catalogue(tmp_path: Path, live_server: str) -> None:
     r = curl(tmp_path, f"{live_server}/v1/losses")
     assert r.status == 200 and r.content_type.startswith("application/json")
-    assert len(r.json()["losses"]) == 19
+    assert len(r.json()["losses"]) == 34  # 19 Keras losses, 15 torch
     r = curl(tmp_path, f"{live_server}/v1/losses/LogCosh")
     assert r.status == 200 and r.json()["name"] == "log_cosh"
 

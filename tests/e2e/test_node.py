@@ -40,7 +40,7 @@ def test_node_fetch_client(live_server: str) -> None:
     proc = run_client(live_server)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     summary = json.loads(proc.stdout)
-    assert summary["catalogue"] == {"count": 19, "mse": "mean_squared_error"}
+    assert summary["catalogue"] == {"count": 34, "mse": "mean_squared_error"}
     assert summary["seed"]["loss"] == "mean_squared_error"
     assert summary["seed"]["per_sample"] == SEED_MSE
     assert summary["seed"]["mean"] == pytest.approx(0.5)

@@ -257,10 +257,59 @@ def test_bad_axis(loss: str, axis: Any, rank_text: str) -> None:
 # --- reduction, dtype, sample_weight, loss name ---------------------------------------------
 
 
-@pytest.mark.parametrize("reduction", ["avg", "", "SUM", None, "auto"])
+@pytest.mark.parametrize("reduction", ["avg", "", "SUM", "auto", "batchmean"])
 def test_bad_reduction(reduction: Any) -> None:
     raises(InvalidInputError, "reduction", (), "reduction must be one of", "sum_over_batch_size",
            reduction=reduction)  # fmt: skip
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "mean_with_sample_weight", "x"])
+def test_a_torch_loss_takes_torch_reductions_only(reduction: str) -> None:
+    raises(InvalidInputError, "reduction", (), "reduction must be one of", "'mean', 'sum'",
+           loss="torch.nn.MSELoss", reduction=reduction)  # fmt: skip
+
+
+def test_batchmean_is_kl_div_only() -> None:
+    raises(InvalidInputError, "reduction", (), "reduction must be one of",
+           loss="torch.nn.MSELoss", reduction="batchmean")  # fmt: skip
+    assert evaluate("torch.kl_div", GOOD, GOOD, reduction="batchmean").reduction == "batchmean"
+
+
+def test_no_reduction_means_the_loss_default() -> None:
+    assert evaluate("mse", GOOD, GOOD).reduction == "sum_over_batch_size"
+    assert evaluate("torch.nn.MSELoss", GOOD, GOOD).reduction == "mean"
+
+
+def test_sample_weight_on_a_torch_loss_points_to_weight() -> None:
+    raises(InvalidInputError, "sample_weight", (), "options.weight",
+           loss="torch.nn.BCELoss", sample_weight=[1.0])  # fmt: skip
+
+
+def test_torch_class_indices_are_checked() -> None:
+    scores = [[0.0, 1.0, 2.0], [1.0, 0.0, 0.0]]
+    raises(InvalidInputError, "y_true", (1,), "out of range", loss="torch.cross_entropy",
+           y_true=[0, 3], y_pred=scores)  # fmt: skip
+    raises(InvalidInputError, "y_true", (0,), "whole numbers", loss="torch.nll_loss",
+           y_true=[0.5, 1], y_pred=scores)  # fmt: skip
+    raises(InvalidInputError, "y_true", (), "class indices need", loss="torch.cross_entropy",
+           y_true=[0, 1, 2], y_pred=scores)  # fmt: skip
+    raises(InvalidOptionError, "options.weight", (), "each of the 3 classes",
+           loss="torch.cross_entropy", y_true=[0, 1], y_pred=scores,
+           options={"weight": [1.0, 2.0]})  # fmt: skip
+
+
+def test_bce_takes_probabilities() -> None:
+    raises(InvalidInputError, "y_pred", (1,), "[0, 1]", loss="torch.BCELoss",
+           y_true=[0.0, 1.0], y_pred=[0.5, 1.5])  # fmt: skip
+
+
+def test_tensor_options_are_checked() -> None:
+    raises(InvalidOptionError, "options.var", (), ">= 0", loss="torch.gaussian_nll_loss",
+           options={"var": [1.0, -1.0]})  # fmt: skip
+    raises(InvalidOptionError, "options.weight", (), "a number or a list",
+           loss="torch.BCELoss", options={"weight": "heavy"})  # fmt: skip
+    raises(InvalidInputError, "options.weight", (1,), "expected a number",
+           loss="torch.BCELoss", options={"weight": [1, [2]]})  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", ["float16", "int32", "float", "", None])
@@ -402,3 +451,9 @@ def test_an_integer_past_float_range_in_a_tensor_is_located(sign: int) -> None:
     raises(
         InvalidInputError, "y_pred", (1, 0), "too large", y_pred=[[0.5, 0.5], [sign * HUGE, 0.5]]
     )
+
+
+def test_a_batch_empty_after_ignore_index_is_nan_and_counted() -> None:
+    r = evaluate("torch.nn.CrossEntropyLoss", [-100, -100], [[0.0, 1.0], [1.0, 0.0]]).result
+    assert r.count == 0 and r.sum == 0 and np.isnan(r.value) and r.non_finite == 1
+    assert r.per_sample.tolist() == [0.0, 0.0]

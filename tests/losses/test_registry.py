@@ -156,6 +156,36 @@ def test_unknown_names_suggest_the_closest(typo: str, expected: str) -> None:
     assert len({resolve(s).name for s in suggestions}) == len(suggestions)  # one per loss
 
 
+@pytest.mark.parametrize(
+    ("name", "first", "flavours"),
+    [
+        # A bare torch class or function name is offered its full spelling first.
+        ("CrossEntropyLoss", "torch.nn.CrossEntropyLoss", {"torch", "keras"}),
+        ("kl_div", "torch.nn.functional.kl_div", {"torch", "keras"}),
+        # A torch.-prefixed typo is matched among the torch losses only.
+        ("torch.nn.crossentropy", "torch.nn.CrossEntropyLoss", {"torch"}),
+        ("torch.msel", "torch.MSELoss", {"torch"}),
+        # Any other name among Keras's only: 'mse', never 'torch.mse_loss'.
+        ("msee", "mse", {"keras"}),
+    ],
+)
+def test_suggestions_stay_in_the_flavour_the_name_asks_for(
+    name: str, first: str, flavours: set[str]
+) -> None:
+    with pytest.raises(UnknownLossError) as info:
+        resolve(name)
+    suggestions = info.value.suggestions
+    assert suggestions[0] == first, suggestions
+    assert {resolve(s).flavour for s in suggestions} <= flavours
+
+
+def test_a_name_close_to_no_keras_loss_gets_no_torch_suggestion() -> None:
+    # 'no_such_loss' is within difflib's cutoff of 'torch.nll_loss''s tail, not of a Keras name.
+    with pytest.raises(UnknownLossError) as info:
+        resolve("no_such_loss")
+    assert info.value.suggestions == []
+
+
 @pytest.mark.parametrize("name", ["", "   ", "loss_", "keras.losses.mse", "crossentropy!!"])
 def test_junk_names_are_unknown(name: str) -> None:
     with pytest.raises(UnknownLossError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.losses import LOSSES, regression
+from app.losses import CATALOGUE, LOSSES, TORCH_LOSSES, regression
 from app.losses.spec import declared, loss, spec_of
 
 
@@ -16,9 +16,18 @@ def test_each_spec_is_the_one_declared_on_its_function() -> None:
         assert spec.fn.__module__ == f"app.losses.{spec.family}"
 
 
+def test_each_torch_spec_is_named_after_its_class() -> None:
+    for spec in TORCH_LOSSES:
+        assert spec_of(spec.fn) is spec
+        assert spec.name == f"torch.nn.{spec.class_name}"
+        assert spec.fn.__module__ == "app.losses.torch_nn"
+        assert (spec.family, spec.flavour, spec.default_reduction) == ("torch", "torch", "mean")
+    assert {s.flavour for s in LOSSES} == {"keras"}
+
+
 def test_the_catalogue_lists_every_declared_loss_once() -> None:
-    assert len(set(LOSSES)) == len(LOSSES)
-    assert set(declared()) == set(LOSSES)
+    assert len(set(CATALOGUE)) == len(CATALOGUE)
+    assert set(declared()) == set(CATALOGUE)
 
 
 def test_a_function_is_declared_once() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.api.bodies import (
@@ -18,7 +18,8 @@ from app.api.bodies import (
 from app.api.deps import LossDep, LossName, settings_of
 from app.api.openapi import json_body, problem_responses
 from app.api.schemas import EvaluateRequest, EvaluateResponse, LossCatalogue, LossInfo
-from app.losses import LOSSES, LossSpec, resolve
+from app.losses import CATALOGUE as SPECS
+from app.losses import LossSpec, resolve
 from app.observability import observation
 from app.results import evaluation_fields
 
@@ -30,13 +31,22 @@ def loss_info(spec: LossSpec) -> LossInfo:
     return LossInfo.model_validate(spec.describe())
 
 
-CATALOGUE = LossCatalogue(losses=[loss_info(spec) for spec in LOSSES])
+CATALOGUE = LossCatalogue(losses=[loss_info(spec) for spec in SPECS])
+BY_FLAVOUR = {
+    flavour: LossCatalogue(losses=[i for i in CATALOGUE.losses if i.flavour == flavour])
+    for flavour in ("keras", "torch")
+}
 
 
 @router.get("", response_model=LossCatalogue)
-async def list_losses() -> LossCatalogue:
+async def list_losses(
+    flavour: Annotated[
+        Literal["keras", "torch"] | None,
+        Query(description="Only the losses of this flavour (keras or torch)."),
+    ] = None,
+) -> LossCatalogue:
     """Every loss: canonical name, aliases, options with types and defaults, formula, doc."""
-    return CATALOGUE
+    return CATALOGUE if flavour is None else BY_FLAVOUR[flavour]
 
 
 @router.get("/{name}", response_model=LossInfo, responses=problem_responses(404))

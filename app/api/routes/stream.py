@@ -1,10 +1,11 @@
 """``POST /v1/losses/{name}/stream``: NDJSON chunks evaluated as they arrive, memory bounded.
 
-Each line is ``{"y_true": ..., "y_pred": ..., "sample_weight"?: ...}``. Only the running totals
-are kept (and the per-sample values when asked), so memory does not grow with the number of
-lines. Chunk sums are added in float64; ``mean = sum / count`` over all chunks. Lines are parsed
-and evaluated in a worker thread, a batch at a time (:mod:`app.api.ndjson`), one after another:
-the totals are touched by one thread at a time.
+Each line is ``{"y_true": ..., "y_pred": ..., "sample_weight"?: ..., "options"?: ...}`` (a
+line's options add to the query's: a torch loss's ``var`` for that chunk, say). Only the
+running totals are kept (and the per-sample values when asked), so memory does not grow with the
+number of lines. Chunk sums are added in float64; ``mean = sum / count`` over all chunks. Lines
+are parsed and evaluated in a worker thread, a batch at a time (:mod:`app.api.ndjson`), one
+after another: the totals are touched by one thread at a time.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.api.schemas import (
     StreamResponse,
 )
 from app.losses import LossError, LossSpec
+from app.losses.evaluate import check_reduction
 from app.losses.numerics import FloatArray
 from app.observability import observation
 from app.results import reduced_value, totals_fields
@@ -60,7 +62,10 @@ async def evaluate_stream(
     spec: LossDep,
     request: Request,
     settings: SettingsDep,
-    reduction: ReductionName = "sum_over_batch_size",
+    reduction: Annotated[
+        ReductionName | None,
+        Query(description="In the loss's flavour; omitted: the loss's default."),
+    ] = None,
     dtype: DTypeName = "float32",
     options: Annotated[
         str | None,
@@ -79,6 +84,10 @@ async def evaluate_stream(
             errors=[(f"/query/{name}", "not taken by a stream") for name in asked],
         )
     opts = parse_query_options(options)
+    try:
+        how = check_reduction(spec, reduction)  # None: the loss's default
+    except LossError as exc:
+        raise from_loss_error(exc, ("query",)) from None
     totals = Totals()
     context = {"max_elements": settings.max_elements}
 
@@ -89,7 +98,7 @@ async def evaluate_stream(
             number,
             context,
             opts,
-            reduction,
+            how,
             dtype,
             per_sample,
             settings.max_elements,
@@ -105,7 +114,7 @@ async def evaluate_stream(
             slug="invalid-input",
             errors=[("/line/1", "expected at least one JSON line")],
         )
-    answer = _result(spec, totals, reduction, dtype, per_sample)
+    answer = _result(spec, totals, how, dtype, per_sample)
     return ORJSONResponse(answer, limit=settings.response_limit)
 
 
@@ -124,11 +133,12 @@ def _add_chunk(
     """Evaluate one line and add it to ``totals``; a problem names the line in its detail."""
     try:
         chunk = parse_json(StreamLine, line, {**context, "dtype": dtype}, ("line", number))
+        own = chunk.options or {}
         try:
-            r = chunk.evaluate(spec, options, reduction).result
+            r = chunk.evaluate(spec, {**options, **own}, reduction).result
         except LossError as exc:
-            at_options = exc.field.startswith("options")
-            raise from_loss_error(exc, ("query",) if at_options else ("line", number)) from None
+            at_query = exc.field.startswith("options") and exc.field[8:] not in own
+            raise from_loss_error(exc, ("query",) if at_query else ("line", number)) from None
         observation().evaluated(spec.name, chunk.tensors.y_pred)
         if keep:
             _keep(totals, r.per_sample, number, limit)
@@ -138,7 +148,7 @@ def _add_chunk(
         raise
     totals.sum += r.sum
     totals.count += r.count
-    totals.non_finite += r.non_finite
+    totals.non_finite += r.non_finite - r.empty  # an empty chunk only matters if all are
     totals.chunks += 1
 
 
@@ -167,7 +177,9 @@ def _result(
     spec: LossSpec, totals: Totals, reduction: str, dtype: str, keep: bool
 ) -> dict[str, Any]:
     # Totals are kept in float64 and reported in the computation dtype, like a single request.
-    mean = totals.sum / totals.count if totals.count else 0.0
+    # Nothing counted: Keras's mean is 0 (divide_no_nan), torch's NaN (counted as non-finite).
+    empty = not totals.count and spec.flavour == "torch"
+    mean = totals.sum / totals.count if totals.count else (float("nan") if empty else 0.0)
     value = reduced_value(reduction, mean, totals.sum)
     body: dict[str, Any] = {
         "loss": spec.name,
@@ -175,7 +187,7 @@ def _result(
         "reduction": reduction,
         "dtype": dtype,
         "chunks": totals.chunks,
-        "non_finite": totals.non_finite,
+        "non_finite": totals.non_finite + empty,
         "per_sample": None,
         "shape": None,
     }

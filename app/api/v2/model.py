@@ -33,7 +33,7 @@ from app.api.v2.codec import (
 )
 from app.api.v2.types import RESERVED_PARAMETERS, MetadataTensor, ModelMetadata, ProtocolError
 from app.errors import V2, report
-from app.losses import REDUCTIONS, LossError, LossSpec, UnknownLossError, evaluate, resolve
+from app.losses import LossError, LossSpec, UnknownLossError, evaluate, resolve
 
 PLATFORM = "lossd"
 VERSIONS = ("1",)
@@ -68,7 +68,7 @@ def model_metadata(spec: LossSpec) -> ModelMetadata:
     """
     label_type, label_shape = ("INT64", [-1]) if spec.sparse_labels else ("FP32", [-1, -1])
     parameters: dict[str, Any] = {opt.name: opt.default for opt in spec.options}
-    parameters.update(reduction="sum_over_batch_size", dtype=None)
+    parameters.update(reduction=spec.default_reduction, dtype=None)
     return ModelMetadata(
         name=spec.name,
         versions=list(VERSIONS),
@@ -100,7 +100,7 @@ def split_parameters(
     parameter (those are ignored here).
     """
     options: dict[str, Any] = {}
-    reduction: Any = "sum_over_batch_size"
+    reduction: Any = spec.default_reduction
     dtype: str | None = None
     takes = {opt.name for opt in spec.options}
     for key, value in (parameters or {}).items():
@@ -117,9 +117,9 @@ def split_parameters(
         else:
             names = ", ".join([*sorted(takes), "reduction", "dtype"])
             raise ProtocolError(f"unknown parameter {key!r}; model {spec.name!r} takes: {names}")
-    if reduction not in REDUCTIONS:
+    if reduction not in spec.reductions:
         raise ProtocolError(
-            f"parameter 'reduction' must be one of {', '.join(REDUCTIONS)}, got {reduction!r}"
+            f"parameter 'reduction' must be one of {', '.join(spec.reductions)}, got {reduction!r}"
         )
     return options, reduction, dtype
 

@@ -57,9 +57,10 @@ function optionField(option) {
     wrap.append(input, option.name);
   } else {
     input = document.createElement("input");
-    if (option.type === "axes") {
+    if (option.type === "axes" || option.type === "tensor") {
       input.type = "text";
-      input.placeholder = "null, an integer or a list";
+      input.placeholder =
+        option.type === "axes" ? "null, an integer or a list" : "null, a number or a list";
       input.value = JSON.stringify(option.default);
     } else {
       input.type = "number";
@@ -90,7 +91,7 @@ function options() {
     const spec = loss.options.find((o) => o.name === input.dataset.option);
     let value;
     if (spec.type === "boolean") value = input.checked;
-    else if (spec.type === "axes") {
+    else if (spec.type === "axes" || spec.type === "tensor") {
       try {
         value = JSON.parse(input.value || "null");
       } catch {
@@ -175,8 +176,15 @@ function refreshSoon() {
   state.timer = setTimeout(refresh, 150);
 }
 
+// PyTorch's losses of class indices (scores with the classes on axis 1).
+const TORCH_INDICES = new Set([
+  "torch.nn.CrossEntropyLoss",
+  "torch.nn.NLLLoss",
+  "torch.nn.MultiMarginLoss",
+]);
+
 function example(loss) {
-  if (loss.sparse_labels) return EXAMPLES.sparse;
+  if (loss.sparse_labels || TORCH_INDICES.has(loss.name)) return EXAMPLES.sparse;
   return CATEGORICAL.has(loss.name) ? EXAMPLES.categorical : EXAMPLES.default;
 }
 
