@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from app.losses.errors import InvalidOptionError
 from app.losses.tensors import to_array
 
@@ -59,7 +61,10 @@ class OptionSpec:
         return self._number(value, field)
 
     def _tensor(self, value: Any, field: str) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float | list | tuple):
+        # An array comes from a /v2 input of the same name.
+        if isinstance(value, bool) or not isinstance(
+            value, int | float | list | tuple | np.ndarray
+        ):
             raise InvalidOptionError(
                 f"{self.name} must be a number or a list of numbers, got {shown(value)}",
                 field=field,

@@ -210,3 +210,30 @@ def test_errors_reach_the_client(triton: tritonclient_http.InferenceServerClient
         )
     assert err.value.status() == "400"
     assert "y_pred has shape [1, 3] but y_true has shape [2, 3]" in err.value.message()
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_torch_cross_entropy_with_a_weight_input(
+    triton: tritonclient_http.InferenceServerClient, binary: bool
+) -> None:
+    # A torch loss's tensor option (class weights) travels as an input of its own.
+    logits = RNG.normal(size=(32, 5))
+    target = RNG.integers(0, 5, size=32)
+    weight = RNG.uniform(0.5, 2.0, size=5)
+    inputs = [
+        make_input("y_true", target.astype(np.int64), binary=binary),
+        make_input("y_pred", logits.astype(np.float32), binary=binary),
+        make_input("weight", weight.astype(np.float32), binary=binary),
+    ]
+    result = triton.infer("torch.nn.CrossEntropyLoss", inputs)
+    # By hand, float64: weight[t] * (logsumexp(x) - x[t]); torch's mean divides by the summed
+    # weights of the targets.
+    x = logits.astype(np.float32).astype(np.float64)
+    w = weight.astype(np.float32).astype(np.float64)
+    lse = np.log(np.exp(x).sum(axis=1))
+    per_sample = w[target] * (lse - x[np.arange(32), target])
+    np.testing.assert_allclose(result.as_numpy("per_sample"), per_sample, rtol=1e-5)
+    np.testing.assert_allclose(result.as_numpy("count"), [w[target].sum()], rtol=1e-6)
+    np.testing.assert_allclose(
+        result.as_numpy("mean"), [per_sample.sum() / w[target].sum()], rtol=1e-5
+    )

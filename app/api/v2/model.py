@@ -3,11 +3,13 @@ protocol and the engine, without HTTP or observability.
 
 Every loss is a model, reachable under its canonical name and every alias (``mse``,
 ``MeanSquaredError``, ``loss_mse``, ... any case), with one version, ``"1"``. Inputs: ``y_true``,
-``y_pred`` and optional ``sample_weight``. Outputs: ``per_sample`` (the weighted per-sample losses),
-``mean``, ``sum`` and ``count`` (``mean = sum / count``, so partial results merge exactly), and,
-only when a request names them in ``outputs``, ``gradient`` and ``hessian_diagonal`` (the
-derivatives of the reduced value with respect to ``y_pred``, shaped like it). Loss
-options, ``reduction`` and ``dtype`` are request ``parameters``. Anything wrong with a request is
+``y_pred``, optional ``sample_weight`` (Keras losses) and, for a torch loss, its tensor options
+(``weight``, ``pos_weight``, ``var``) as optional inputs of their own. Outputs: ``per_sample``
+(the weighted per-sample losses), ``mean``, ``sum`` and ``count`` (``mean = sum / count``, so
+partial results merge exactly), and, only when a request names them in ``outputs``,
+``gradient`` and ``hessian_diagonal`` (the derivatives of the reduced value with respect to
+``y_pred``, shaped like it). Scalar loss options, ``reduction`` and ``dtype`` are request
+``parameters``. Anything wrong with a request is
 a :class:`ProtocolError`, engine errors included, in the protocol's vocabulary.
 """
 
@@ -37,6 +39,7 @@ from app.losses import LossError, LossSpec, UnknownLossError, evaluate, resolve
 
 PLATFORM = "lossd"
 VERSIONS = ("1",)
+#: The inputs every model takes (a torch loss has no sample_weight: see :func:`model_inputs`).
 INPUTS = ("y_true", "y_pred", "sample_weight")
 #: What a request without ``outputs`` gets.
 OUTPUTS = ("per_sample", "mean", "sum", "count")
@@ -61,14 +64,34 @@ def find_model(name: str, version: str | None = None) -> LossSpec:
     return spec
 
 
+def model_inputs(spec: LossSpec) -> tuple[str, ...]:
+    """The input names ``spec`` takes: y_true, y_pred, then sample_weight (Keras losses) or the
+    loss's tensor options (torch's ``weight``, ``pos_weight``, ``var``), which, being tensors,
+    are inputs rather than (scalar) parameters."""
+    if spec.flavour == "keras":
+        return INPUTS
+    return ("y_true", "y_pred", *tensor_options(spec))
+
+
+def tensor_options(spec: LossSpec) -> tuple[str, ...]:
+    """The options of ``spec`` that are tensors (none for a Keras loss)."""
+    return tuple(opt.name for opt in spec.options if opt.type == "tensor")
+
+
 def model_metadata(spec: LossSpec) -> ModelMetadata:
     """The model metadata of one loss: its tensors with their usual datatypes and ranks.
 
     Ranks and datatypes shown are the typical ones; any rank and any numeric datatype is accepted.
     """
     label_type, label_shape = ("INT64", [-1]) if spec.sparse_labels else ("FP32", [-1, -1])
-    parameters: dict[str, Any] = {opt.name: opt.default for opt in spec.options}
+    parameters: dict[str, Any] = {
+        opt.name: opt.default for opt in spec.options if opt.type != "tensor"
+    }
     parameters.update(reduction=spec.default_reduction, dtype=None)
+    # sample_weight, weight, pos_weight, var: optional, any shape the loss broadcasts.
+    optional = [
+        MetadataTensor(name=name, datatype="FP32", shape=[-1]) for name in model_inputs(spec)[2:]
+    ]
     return ModelMetadata(
         name=spec.name,
         versions=list(VERSIONS),
@@ -76,7 +99,7 @@ def model_metadata(spec: LossSpec) -> ModelMetadata:
         inputs=[
             MetadataTensor(name="y_true", datatype=label_type, shape=label_shape),
             MetadataTensor(name="y_pred", datatype="FP32", shape=[-1, -1]),
-            MetadataTensor(name="sample_weight", datatype="FP32", shape=[-1]),
+            *optional,
         ],
         outputs=[
             MetadataTensor(name="per_sample", datatype="FP32", shape=[-1]),
@@ -96,13 +119,13 @@ def split_parameters(
 ) -> tuple[dict[str, Any], str, str | None]:
     """Request parameters as (loss options, reduction, dtype or None for automatic).
 
-    Every name must be an option of the loss, ``reduction``, ``dtype`` or a reserved protocol
-    parameter (those are ignored here).
+    Every name must be a (non-tensor) option of the loss, ``reduction``, ``dtype`` or a reserved
+    protocol parameter (those are ignored here). Tensor options are inputs.
     """
     options: dict[str, Any] = {}
     reduction: Any = spec.default_reduction
     dtype: str | None = None
-    takes = {opt.name for opt in spec.options}
+    takes = {opt.name for opt in spec.options} - set(tensor_options(spec))
     for key, value in (parameters or {}).items():
         if key in RESERVED_PARAMETERS:
             continue
@@ -114,6 +137,10 @@ def split_parameters(
                 raise ProtocolError(f"parameter 'dtype' must be float32 or float64, got {value!r}")
         elif key in takes:
             options[key] = value
+        elif key in tensor_options(spec):
+            raise ProtocolError(
+                f"{key!r} is a tensor: send it as an input of model {spec.name!r}, not a parameter"
+            )
         else:
             names = ", ".join([*sorted(takes), "reduction", "dtype"])
             raise ProtocolError(f"unknown parameter {key!r}; model {spec.name!r} takes: {names}")
@@ -164,10 +191,11 @@ def run_inference(
     named = {name for name, _ in wanted}
     gradient, hessian_diagonal = (name in named for name in DERIVATIVE_OUTPUTS)
     names = [tensor.name for tensor in request.inputs]
+    inputs = model_inputs(spec)
     for name in names:
-        if name not in INPUTS:
+        if name not in inputs:
             raise ProtocolError(
-                f"model {spec.name!r} has no input {name!r}; inputs: {', '.join(INPUTS)}"
+                f"model {spec.name!r} has no input {name!r}; inputs: {', '.join(inputs)}"
             )
     for name in ("y_true", "y_pred"):
         if name not in names:
@@ -180,6 +208,7 @@ def run_inference(
     if dtype is None:  # FP64 data computes in float64 unless the request says otherwise
         datatypes = {t.datatype for t in request.inputs if t.name in ("y_true", "y_pred")}
         dtype = "float64" if "FP64" in datatypes else "float32"
+    options.update((name, arrays[name]) for name in tensor_options(spec) if name in arrays)
     try:
         evaluation = evaluate(
             spec,

@@ -160,3 +160,93 @@ def test_v2_infers_a_torch_loss_with_its_default(client: TestClient) -> None:
     r = client.post("/v2/models/torch.mse_loss/infer", json=request)
     assert r.status_code == 200, r.text
     assert r.json()["parameters"]["reduction"] == "mean"
+
+
+# --- /v2: a torch loss's tensor options are inputs ----------------------------------------------
+
+
+def v2_tensor(name: str, data: list[float], shape: list[int], datatype: str = "FP32") -> dict:
+    return {"name": name, "shape": shape, "datatype": datatype, "data": data}
+
+
+def test_v2_metadata_lists_tensor_options_as_inputs(client: TestClient) -> None:
+    meta = client.get("/v2/models/torch.nn.GaussianNLLLoss").json()
+    assert [t["name"] for t in meta["inputs"]] == ["y_true", "y_pred", "var"]
+    assert "var" not in meta["parameters"] and "eps" in meta["parameters"]
+    keras = client.get("/v2/models/mse").json()
+    assert [t["name"] for t in keras["inputs"]] == ["y_true", "y_pred", "sample_weight"]
+
+
+def test_v2_cross_entropy_with_a_weight_input(client: TestClient) -> None:
+    request = {
+        "inputs": [
+            v2_tensor("y_true", [0, 2], [2], "INT64"),
+            v2_tensor("y_pred", [v for row in SCORES for v in row], [2, 3]),
+            v2_tensor("weight", [1.0, 2.0, 3.0], [3]),
+        ]
+    }
+    r = client.post("/v2/models/torch.nn.CrossEntropyLoss/infer", json=request)
+    assert r.status_code == 200, r.text
+    outputs = {o["name"]: o["data"] for o in r.json()["outputs"]}
+
+    # Hand derivation: loss_i = weight[t_i] (logsumexp(x_i) - x_i[t_i]); mean divides by the
+    # summed weights of the targets, 1 + 3.
+    def nll(row: list[float], target: int) -> float:
+        return math.log(sum(math.exp(v) for v in row)) - row[target]
+
+    per_sample = [1.0 * nll(SCORES[0], 0), 3.0 * nll(SCORES[1], 2)]
+    assert outputs["per_sample"] == pytest.approx(per_sample, rel=1e-6)
+    assert outputs["count"] == [4.0]
+    assert outputs["mean"] == pytest.approx([sum(per_sample) / 4], rel=1e-6)
+
+
+def test_v2_gaussian_nll_with_a_binary_var_input(client: TestClient) -> None:
+    import numpy as np
+
+    var = np.array([0.5, 2.0], dtype=np.float32)
+    header = {
+        "inputs": [
+            v2_tensor("y_true", [0.0, 1.0], [2, 1]),
+            v2_tensor("y_pred", [1.0, 1.0], [2, 1]),
+            {
+                "name": "var",
+                "shape": [2, 1],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": 8},
+            },
+        ],
+        "outputs": [{"name": "per_sample"}],
+    }
+    head = json.dumps(header).encode()
+    r = client.post(
+        "/v2/models/torch.gaussian_nll_loss/infer",
+        content=head + var.tobytes(),
+        headers={"Inference-Header-Content-Length": str(len(head))},
+    )
+    assert r.status_code == 200, r.text
+    # 0.5 (log v + (x - t)^2 / v): (log 0.5 + 1 / 0.5) / 2 and (log 2 + 0) / 2.
+    expected = [0.5 * (math.log(0.5) + 2.0), 0.5 * math.log(2.0)]
+    assert r.json()["outputs"][0]["data"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_v2_a_tensor_option_as_a_parameter_names_the_input(client: TestClient) -> None:
+    request = {
+        "inputs": [v2_tensor("y_true", [0.0], [1, 1]), v2_tensor("y_pred", [1.0], [1, 1])],
+        "parameters": {"var": 2.0},
+    }
+    r = client.post("/v2/models/torch.nn.GaussianNLLLoss/infer", json=request)
+    assert r.status_code == 400
+    assert "send it as an input" in r.json()["error"]
+
+
+def test_v2_sample_weight_is_not_an_input_of_a_torch_loss(client: TestClient) -> None:
+    request = {
+        "inputs": [
+            v2_tensor("y_true", [0.0], [1, 1]),
+            v2_tensor("y_pred", [1.0], [1, 1]),
+            v2_tensor("sample_weight", [2.0], [1]),
+        ]
+    }
+    r = client.post("/v2/models/torch.nn.MSELoss/infer", json=request)
+    assert r.status_code == 400
+    assert "inputs: y_true, y_pred" in r.json()["error"]
