@@ -6,6 +6,7 @@ wire format, as their SDK serialises it back, under the same keys; :func:`check`
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -91,6 +92,22 @@ def check(summary: dict[str, Any], *, authenticated: bool) -> None:
     assert derivatives["gradient"] == approx([1 / 3, 0, -1 / 3, 1 / 3, 0, 0])
     assert derivatives["hessian_diagonal"] == approx([1 / 3] * 6)
     assert derivatives["gradient_non_finite"] == derivatives["hessian_diagonal_non_finite"] == 0
+
+    # torch.nn.CrossEntropyLoss, classes [0, 2], weight [1, 2, 3], no reduction sent: torch's
+    # mean. Per sample weight[t] (logsumexp(x) - x[t]); count = the targets' weights, 1 + 3.
+    scores = [[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]]
+    per_sample = [
+        w * (math.log(sum(math.exp(v) for v in row)) - row[t])
+        for w, row, t in ((1.0, scores[0], 0), (3.0, scores[1], 2))
+    ]
+    torch = summary["torch"]
+    assert (torch["loss"], torch["reduction"], torch["count"]) == (
+        "torch.nn.CrossEntropyLoss",
+        "mean",
+        4,
+    )
+    assert torch["per_sample"] == approx(per_sample)
+    assert torch["value"] == pytest.approx(sum(per_sample) / 4, rel=1e-6)
 
     ok, bad = summary["batch"]["results"]
     assert (ok["id"], ok["status"]) == ("seed", 200)

@@ -10,6 +10,9 @@ from typing import Any
 
 from tests.helpers import SEED_PRED, SEED_TRUE  # seed 002's worked example
 
+#: Class scores for torch.nn.CrossEntropyLoss (expected.py derives its answer by hand).
+TORCH_SCORES = [[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]]
+
 
 def run(base_url: str, token: str | None) -> dict[str, Any]:
     """Run the scenario against ``base_url``; ``lossd_sdk`` must be importable."""
@@ -88,6 +91,16 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
                 y_true=SEED_TRUE, y_pred=SEED_PRED, gradient=True, hessian_diagonal=True
             ),
         )
+        # A torch loss: its own default reduction (torch's mean) and a tensor option.
+        torch = evaluate_loss.sync_detailed(
+            "torch.nn.CrossEntropyLoss",
+            client=client,
+            body=EvaluateRequest(
+                y_true=[0, 2],
+                y_pred=TORCH_SCORES,
+                options=EvaluateRequestOptions.from_dict({"weight": [1, 2, 3]}),
+            ),
+        )
         huber_ref = LossRef(name="huber", options=LossRefOptions.from_dict({"delta": 0.5}))
         batched = evaluate_batch.sync_detailed(
             client=client,
@@ -127,6 +140,7 @@ def run(base_url: str, token: str | None) -> dict[str, Any]:
             "weighted": ok(weighted, EvaluateResponse),
             "seed": ok(seed, EvaluateResponse),
             "derivatives": ok(derivatives, EvaluateResponse),
+            "torch": ok(torch, EvaluateResponse),
             "batch": ok(batched, BatchResponse),
             "inference": ok(inferred, InferenceResponse),
             "invalid": failure(invalid),

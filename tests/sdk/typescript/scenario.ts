@@ -85,6 +85,18 @@ async function main(): Promise<void> {
     name: "mse",
     evaluateRequest: { yTrue: SEED_TRUE, yPred: SEED_PRED, gradient: true, hessianDiagonal: true },
   });
+  // A torch loss: its own default reduction (torch's mean) and a tensor option.
+  const torch = await losses.evaluateLoss({
+    name: "torch.nn.CrossEntropyLoss",
+    evaluateRequest: {
+      yTrue: [0, 2],
+      yPred: [
+        [2.0, 0.5, -1.0],
+        [0.1, 0.2, 3.0],
+      ],
+      options: { weight: [1, 2, 3] },
+    },
+  });
   const batched = await batch.evaluateBatch({
     batchRequest: {
       items: [
@@ -144,6 +156,7 @@ async function main(): Promise<void> {
       weighted: EvaluateResponseToJSON(weighted),
       seed: EvaluateResponseToJSON(seed),
       derivatives: EvaluateResponseToJSON(derivatives),
+      torch: EvaluateResponseToJSON(torch),
       batch: BatchResponseToJSON(batched),
       inference: InferenceResponseToJSON(inferred),
       stream: StreamResponseToJSON(streamed),
