@@ -360,3 +360,54 @@ def test_binary_requests_name_the_derivatives_as_binary_outputs() -> None:
         {"name": "gradient", "parameters": {"binary_data": True}},
         {"name": "hessian_diagonal", "parameters": {"binary_data": True}},
     ]  # fmt: skip
+
+
+# -- a torch loss: tensor options as NumPy arrays ---------------------------------------------
+
+TORCH_SCORES = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], dtype=np.float32)
+
+
+def weighted_cross_entropy(scores: np.ndarray, target: list[int], weight: np.ndarray) -> np.ndarray:
+    """By hand: weight[t] (logsumexp(x) - x[t]) per sample, in float64."""
+    x = scores.astype(np.float64)
+    lse = np.log(np.exp(x).sum(axis=1))
+    per_sample: np.ndarray = weight[target] * (lse - x[np.arange(len(target)), target])
+    return per_sample
+
+
+@pytest.mark.parametrize("transport", ["json", "binary"])
+def test_a_torch_loss_with_a_weight_array(client: Client, transport: Transport) -> None:
+    weight = np.array([1.0, 2.0, 3.0])
+    result = client.evaluate(
+        "torch.nn.CrossEntropyLoss", [0, 2], TORCH_SCORES, options={"weight": weight},
+        transport=transport,
+    )  # fmt: skip
+    # /v2 carries the weight as an input of its own: the binary transport stays binary.
+    assert result.transport == transport
+    expected = weighted_cross_entropy(TORCH_SCORES, [0, 2], weight)
+    assert result.per_sample is not None
+    np.testing.assert_allclose(result.per_sample, expected, rtol=1e-6)
+    # torch's mean (the default) divides by the targets' weights: 1 + 3.
+    assert result.count == 4.0
+    assert result.value == pytest.approx(expected.sum() / 4, rel=1e-6)
+
+
+@pytest.mark.parametrize("transport", ["json", "binary"])
+def test_gaussian_nll_with_a_var_array(client: Client, transport: Transport) -> None:
+    # 0.5 (log v + (x - t)^2 / v) per element: 0.5 (log 0.5 + 2) and 0.5 log 2.
+    result = client.evaluate(
+        "torch.gaussian_nll_loss", [[0.0], [1.0]], [[1.0], [1.0]],
+        options={"var": np.array([[0.5], [2.0]], dtype=np.float32)}, transport=transport,
+    )  # fmt: skip
+    assert result.transport == transport and result.per_sample is not None
+    expected = [[0.5 * (np.log(0.5) + 2.0)], [0.5 * np.log(2.0)]]
+    np.testing.assert_allclose(result.per_sample, expected, rtol=1e-6)
+
+
+def test_a_stream_with_an_array_option(client: Client) -> None:
+    weight = np.array([1.0, 2.0, 3.0])
+    chunks = [([0], TORCH_SCORES[:1]), ([2], TORCH_SCORES[1:])]
+    totals = client.stream("torch.nn.CrossEntropyLoss", chunks, options={"weight": weight})
+    expected = weighted_cross_entropy(TORCH_SCORES, [0, 2], weight)
+    assert totals.count == 4.0
+    assert totals.mean == pytest.approx(expected.sum() / 4, rel=1e-6)

@@ -111,9 +111,32 @@ def _tolist(array: npt.NDArray[Any]) -> Any:
     return array.tolist()
 
 
-def _json_bytes(document: Any) -> bytes:
+def _json_text(document: Any) -> str:
     # NaN and infinity are written as such, so the server answers with its own error for them.
-    return json.dumps(document, separators=(",", ":")).encode()
+    # NumPy values anywhere (an option's weight array, say) are written as lists and numbers.
+    return json.dumps(document, separators=(",", ":"), default=_numpy_to_json)
+
+
+def _json_bytes(document: Any) -> bytes:
+    return _json_text(document).encode()
+
+
+def _numpy_to_json(value: Any) -> Any:
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+#: Options a torch loss takes as tensors; /v2 carries them as inputs of their own.
+TENSOR_OPTIONS = ("weight", "pos_weight", "var")
+
+
+def _tensor_options(args: EvaluateArgs) -> dict[str, Any]:
+    """The options of ``args`` sent as /v2 inputs: a torch loss's tensor options."""
+    if not args.loss.lower().startswith("torch."):
+        return {}
+    options = args.options or {}
+    return {key: options[key] for key in TENSOR_OPTIONS if options.get(key) is not None}
 
 
 # -- evaluate ---------------------------------------------------------------------------------
@@ -135,8 +158,9 @@ class EvaluateArgs:
 
 def binary_refusal(args: EvaluateArgs) -> str | None:
     """Why /v2 cannot carry this request (``None``: it can)."""
+    tensors = _tensor_options(args)
     for key, value in (args.options or {}).items():
-        if not isinstance(value, bool | int | float | str):
+        if key not in tensors and not isinstance(value, bool | int | float | str):
             return f"option {key!r} is not a single number, string or boolean"
     if args.dtype not in _FLOAT:
         return f"dtype {args.dtype!r} is not float32 or float64"
@@ -203,6 +227,8 @@ def evaluate_binary(args: EvaluateArgs) -> Call[Evaluation]:
     named = [("y_true", args.y_true), ("y_pred", args.y_pred)]
     if args.sample_weight is not None:
         named.append(("sample_weight", args.sample_weight))
+    tensors = _tensor_options(args)
+    named.extend((key, as_array(value, key)) for key, value in tensors.items())
     for name, array in named:
         tensor = _tensor_bytes(array, float_dtype)
         blob = tensor.tobytes()
@@ -215,7 +241,7 @@ def evaluate_binary(args: EvaluateArgs) -> Call[Evaluation]:
             }
         )
         blobs.append(blob)
-    parameters: dict[str, Any] = dict(args.options or {})
+    parameters = {k: v for k, v in (args.options or {}).items() if k not in tensors}
     parameters["dtype"] = args.dtype
     parameters["binary_data_output"] = True
     if args.reduction is not None:
@@ -449,7 +475,7 @@ def stream_call(
     if reduction is not None:
         params["reduction"] = reduction
     if options:
-        params["options"] = json.dumps(dict(options))
+        params["options"] = _json_text(dict(options))
     if per_sample:
         params["per_sample"] = "true"
     return Call(
