@@ -7,6 +7,7 @@ while a request is handled carries that request's id.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import sys
@@ -177,12 +178,11 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.handleError(record)
 
     def write_line(self, line: str) -> None:
-        """Write and flush one formatted line, under the handler's lock as :meth:`handle`
-        would (for a handler without filters). Raises what writing raises."""
+        """Write one formatted line, under the handler's lock as :meth:`handle` would (for a
+        handler without filters), and leave it to the caller to :meth:`flush`. Raises what
+        writing raises."""
         with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
-            stream = sys.stdout
-            stream.write(line + self.terminator)
-            stream.flush()
+            sys.stdout.write(line + self.terminator)
 
 
 def formatter(log_format: str) -> logging.Formatter:
@@ -221,6 +221,7 @@ class RequestLog:
     def __init__(self) -> None:
         self.logger = logging.getLogger(ACCESS_LOGGER)
         self.parent = logging.getLogger(LOGGER)
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # the one a flush waits in
 
     def enabled(self) -> bool:
         """Whether a request line would be written at all (checked before building one)."""
@@ -243,8 +244,35 @@ class RequestLog:
                 raise
             except Exception:
                 handler.handleError(self._record(created, fields))
+            else:
+                self._flush_soon(handler)
             return
         handler.handle(self._record(created, fields))
+
+    def _flush_soon(self, handler: StdoutHandler) -> None:
+        """Flush stdout once the event loop has run what is ready now, not after every line.
+
+        Flushing a line is a write(2): on a busy server, a tenth of what a probe costs. Every
+        request the loop finishes in one iteration has its line in stdout's buffer by then, so
+        they go out in one write, microseconds after their responses; any other log record
+        flushes them with its own. Outside an event loop the line is flushed at once."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            handler.flush()
+            return
+        if self._flush_loop is not loop:  # none pending in this loop (one may be in a dead one)
+            self._flush_loop = loop
+            loop.call_soon(self._flush, handler)
+
+    def _flush(self, handler: StdoutHandler) -> None:
+        self._flush_loop = None
+        try:
+            handler.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            handler.handleError(self._record(time.time(), {}))
 
     @staticmethod
     def _record(created: float, fields: dict[str, Any]) -> logging.LogRecord:

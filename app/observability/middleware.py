@@ -76,7 +76,9 @@ class ObservabilityMiddleware:
                         "status": status,
                         "loss": obs.loss or None,
                         "elements": sum(obs.elements.values()),
-                        "duration_ms": round(seconds * 1000, 3),
+                        # whole microseconds in ms: round(seconds * 1000, 3) without the
+                        # decimal conversion float rounding makes (1 us of a probe)
+                        "duration_ms": round(seconds * 1e6) / 1000,
                         "request_id": obs.request_id,
                         "client": client[0] if client else None,
                     }
