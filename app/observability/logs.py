@@ -21,6 +21,9 @@ from app.observability.context import current_request_id
 
 LOGGER = "lossd"
 ACCESS_LOGGER = "lossd.access"
+#: Request lines queued at most (see RequestLog.write): a bound should a loop stop before the
+#: flush it was to run.
+MAX_QUEUED_LINES = 256
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -94,7 +97,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["exc_info"] = self.formatException(record.exc_info)
-        return printable(orjson.dumps(line, default=str).decode())
+        return _json_line(line)
 
     @staticmethod
     def request_line(created: float, fields: dict[str, Any]) -> str:
@@ -107,7 +110,17 @@ class JsonFormatter(logging.Formatter):
             "message": "request",
             **fields,
         }
-        return printable(orjson.dumps(line, default=str).decode())
+        return _json_line(line)
+
+
+def _json_line(line: dict[str, Any]) -> str:
+    """``line`` as one line of printable JSON. orjson escapes the C0 controls, so an all-ASCII
+    line (the usual one; ``isascii`` is a flag of the string, not a scan) is printable unless it
+    holds a DEL: one search for it rather than :func:`printable`'s check of every character."""
+    text = orjson.dumps(line, default=str).decode()
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return printable(text)
 
 
 class TextFormatter(logging.Formatter):
@@ -164,25 +177,47 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def stream(self, _: TextIO) -> None:
         pass
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Request lines queued by queue_line, not on stdout yet, oldest first (see RequestLog).
+        self.pending: list[str] = []
+
     def emit(self, record: logging.LogRecord) -> None:
-        """Write and flush one line (``StreamHandler.emit`` without a second lock and lookups
-        of the stream for its flush)."""
+        """Write and flush one line, after the request lines still queued so that the order
+        stays (``StreamHandler.emit`` without a second lock and lookups of the stream for its
+        flush). Called under the handler's lock, by :meth:`handle`."""
         try:
             line = self.format(record)
             stream = sys.stdout
-            stream.write(line + self.terminator)
+            stream.write(self._take_pending() + line + self.terminator)
             stream.flush()
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
 
-    def write_line(self, line: str) -> None:
-        """Write one formatted line, under the handler's lock as :meth:`handle` would (for a
-        handler without filters), and leave it to the caller to :meth:`flush`. Raises what
-        writing raises."""
+    def queue_line(self, line: str) -> bool:
+        """Queue a formatted request line for the next :meth:`flush`; whether it is the only
+        one queued (then the caller arranges that flush)."""
         with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
-            sys.stdout.write(line + self.terminator)
+            self.pending.append(line)
+            return len(self.pending) == 1
+
+    def flush(self) -> None:
+        """Write the queued lines, in one write, and flush stdout."""
+        with self.lock:  # type: ignore[union-attr]
+            stream = sys.stdout
+            lines = self._take_pending()
+            if lines:
+                stream.write(lines)
+            stream.flush()
+
+    def _take_pending(self) -> str:
+        if not self.pending:
+            return ""
+        lines = self.terminator.join(self.pending) + self.terminator
+        self.pending.clear()
+        return lines
 
 
 def formatter(log_format: str) -> logging.Formatter:
@@ -195,6 +230,7 @@ def configure_logging(level: str, log_format: str) -> None:
     access log, which our request log replaces (as ``uvicorn --no-access-log`` would)."""
     logger = logging.getLogger(LOGGER)
     for old in [h for h in logger.handlers if isinstance(h, StdoutHandler)]:
+        old.flush()  # its queued request lines
         logger.removeHandler(old)
     handler = StdoutHandler()
     handler.setFormatter(formatter(log_format))
@@ -221,7 +257,6 @@ class RequestLog:
     def __init__(self) -> None:
         self.logger = logging.getLogger(ACCESS_LOGGER)
         self.parent = logging.getLogger(LOGGER)
-        self._flush_loop: asyncio.AbstractEventLoop | None = None  # the one a flush waits in
 
     def enabled(self) -> bool:
         """Whether a request line would be written at all (checked before building one)."""
@@ -237,36 +272,29 @@ class RequestLog:
         if type(handler.formatter) is JsonFormatter:
             # The default format needs no record at all: the line straight from the fields
             # (a record and Handler.handle's filter and emit calls were a fifth of the line's
-            # cost). A failed write is reported as Handler.handleError reports it.
-            try:
-                handler.write_line(JsonFormatter.request_line(created, fields))
-            except RecursionError:
-                raise
-            except Exception:
-                handler.handleError(self._record(created, fields))
-            else:
+            # cost). Lines are queued and written together once the event loop has run what is ready
+            # now: with stdout unbuffered (PYTHONUNBUFFERED, as the image runs) every write is
+            # a write(2), a tenth of a probe's CPU on a busy server. The requests a loop
+            # iteration finishes go out in one write, microseconds after their responses.
+            if handler.queue_line(JsonFormatter.request_line(created, fields)):
                 self._flush_soon(handler)
+            elif len(handler.pending) >= MAX_QUEUED_LINES:  # the flush never ran: loop gone
+                self._flush(handler)
             return
         handler.handle(self._record(created, fields))
 
     def _flush_soon(self, handler: StdoutHandler) -> None:
-        """Flush stdout once the event loop has run what is ready now, not after every line.
-
-        Flushing a line is a write(2): on a busy server, a tenth of what a probe costs. Every
-        request the loop finishes in one iteration has its line in stdout's buffer by then, so
-        they go out in one write, microseconds after their responses; any other log record
-        flushes them with its own. Outside an event loop the line is flushed at once."""
+        """Flush ``handler`` once the running event loop has run what is ready now (outside an
+        event loop, at once)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            handler.flush()
+            self._flush(handler)
             return
-        if self._flush_loop is not loop:  # none pending in this loop (one may be in a dead one)
-            self._flush_loop = loop
-            loop.call_soon(self._flush, handler)
+        loop.call_soon(self._flush, handler)
 
     def _flush(self, handler: StdoutHandler) -> None:
-        self._flush_loop = None
+        """Write the queued lines; a failure is reported as Handler.handleError reports it."""
         try:
             handler.flush()
         except RecursionError:
