@@ -78,7 +78,7 @@ class ObservabilityMiddleware:
                         "loss": obs.loss or None,
                         "elements": sum(obs.elements.values()),
                         # whole microseconds in ms: round(seconds * 1000, 3) without the
-                        # decimal conversion float rounding makes (1 us of a probe)
+                        # decimal conversion rounding a float to digits makes (0.1 us, not 0.3)
                         "duration_ms": round(seconds * 1e6) / 1000,
                         "request_id": obs.request_id,
                         "client": client[0] if client else None,
