@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import select
 import sys
 import time
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ ACCESS_LOGGER = "lossd.access"
 #: Request lines queued at most (see RequestLog.write): a bound should a loop stop before the
 #: flush it was to run.
 MAX_QUEUED_LINES = 256
+#: The most bytes POSIX keeps whole in one write to a pipe (Linux: 4096).
+PIPE_BUF = select.PIPE_BUF
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -189,7 +192,9 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         try:
             line = self.format(record)
             stream = sys.stdout
-            stream.write(self._take_pending() + line + self.terminator)
+            if self.pending:
+                self._write_pending(stream)
+            stream.write(line + self.terminator)
             stream.flush()
         except RecursionError:
             raise
@@ -204,20 +209,32 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
             return len(self.pending) == 1
 
     def flush(self) -> None:
-        """Write the queued lines, in one write, and flush stdout."""
+        """Write the queued lines and flush stdout."""
         with self.lock:  # type: ignore[union-attr]
             stream = sys.stdout
-            lines = self._take_pending()
-            if lines:
-                stream.write(lines)
+            if self.pending:
+                self._write_pending(stream)
             stream.flush()
 
-    def _take_pending(self) -> str:
-        if not self.pending:
-            return ""
-        lines = self.terminator.join(self.pending) + self.terminator
-        self.pending.clear()
-        return lines
+    def _write_pending(self, stream: TextIO) -> None:
+        """Write the queued lines, as many to a write as fit in PIPE_BUF bytes: a write to a
+        pipe that size or smaller is never interleaved with other processes' writes, and the
+        workers of ``lossd serve --workers N`` share their stdout. (A line longer than that is
+        written alone, as it always was.)"""
+        terminator = self.terminator
+        lines, self.pending = self.pending, []
+        chunk: list[str] = []
+        size = 0
+        for line in lines:
+            # bytes at most: a line that is not ASCII counts 4 bytes a character (UTF-8)
+            n = (len(line) if line.isascii() else 4 * len(line)) + len(terminator)
+            if chunk and size + n > PIPE_BUF:
+                stream.write("".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line + terminator)
+            size += n
+        if chunk:
+            stream.write("".join(chunk))
 
 
 def formatter(log_format: str) -> logging.Formatter:

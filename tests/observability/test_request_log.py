@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import math
 import random
 import re
+import select
 import sys
 import time
 import uuid
@@ -318,6 +320,28 @@ def test_the_lines_of_a_loop_iteration_go_out_in_one_write(
         "c",
         "not a request",
     ]
+
+
+def test_queued_lines_go_out_in_writes_a_pipe_keeps_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Workers share their stdout: a write to a pipe of up to PIPE_BUF bytes is never interleaved
+    # with another process's, so a batch is split at line ends to stay within it.
+    handler = StdoutHandler()
+    writes: list[str] = []
+
+    class Stdout(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    monkeypatch.setattr(sys, "stdout", Stdout())
+    lines = [f"line {i} " + "x" * 250 for i in range(40)] + ["é" * 300, "y" * 5000]
+    for line in lines:
+        handler.queue_line(line)
+    handler.flush()
+    assert "".join(writes).splitlines() == lines
+    assert len(writes) > 3
+    for text in writes:
+        assert len(text.encode()) <= select.PIPE_BUF or text.count("\n") == 1
 
 
 def test_a_replaced_stdout_gets_each_line_at_once(
