@@ -51,7 +51,7 @@ document declares them once for all operations.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,6 +266,15 @@ class BodyHeaders:
         return (self.length is None and not self.chunked) or self.length == 0
 
 
+def _bodiless(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """No Transfer-Encoding and no Content-Length but ``0``: no body (``BodyHeaders.empty``,
+    nothing invalid to refuse). One pass over the headers, nothing built."""
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return False
+    return True
+
+
 class RequestGate:
     """Body limit, admission and body timeout for every HTTP request (see the module's doc)."""
 
@@ -273,10 +282,15 @@ class RequestGate:
         self.app = app
         self.admission = admission
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A request without a body (a GET, a probe) has nothing to count, admit or time out:
+        # it goes straight to the application, whose own awaitable is returned, so this layer
+        # adds neither a coroutine of its own nor a lookup of the route's policy to it.
+        if scope["type"] != "http" or _bodiless(scope["headers"]):
+            return self.app(scope, receive, send)
+        return self._gate(scope, receive, send)
+
+    async def _gate(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = policy_of(scope)
         head = BodyHeaders.read(scope["headers"])
         if head.invalid_length:

@@ -78,4 +78,5 @@ _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 def new_request_id() -> str:
     """A new request id: a random uuid4 as 32 lowercase hex digits (``uuid.uuid4().hex``)."""
-    return f"{_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    # to_bytes().hex(), not a format spec: half the cost, the same 32 digits
+    return (_ids.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET).to_bytes(16).hex()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 from starlette.routing import compile_path
@@ -49,12 +49,13 @@ class ObservabilityMiddleware:
         id_header = (REQUEST_ID_HEADER, obs.request_id.encode())
         status = 500  # what uvicorn answers for an app that sends no response
 
-        async def send_with_id(message: Message) -> None:
+        # A plain function handing back send's awaitable: no coroutine of its own per message.
+        def send_with_id(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), id_header]}
-            await send(message)
+            return send(message)
 
         token = CURRENT.set(obs)
         in_flight = self.metrics.in_flight_add
@@ -76,7 +77,9 @@ class ObservabilityMiddleware:
                         "status": status,
                         "loss": obs.loss or None,
                         "elements": sum(obs.elements.values()),
-                        "duration_ms": round(seconds * 1000, 3),
+                        # whole microseconds in ms: round(seconds * 1000, 3) without the
+                        # decimal conversion rounding a float to digits makes (0.1 us, not 0.3)
+                        "duration_ms": round(seconds * 1e6) / 1000,
                         "request_id": obs.request_id,
                         "client": client[0] if client else None,
                     }

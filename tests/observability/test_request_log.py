@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import math
 import random
 import re
+import select
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -17,7 +21,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.observability.context import new_request_id
-from app.observability.logs import RequestLog, StdoutHandler, iso_time, uvicorn_log_config
+from app.observability.logs import (
+    RequestLog,
+    StdoutHandler,
+    configure_logging,
+    iso_time,
+    uvicorn_log_config,
+)
 from app.settings import Settings
 from tests.e2e.conftest import ServerProcess, lossd_serve_argv
 from tests.e2e.raw_client import raw_request
@@ -270,6 +280,87 @@ def test_request_lines_are_the_same_through_logging(
     finally:
         access.filters.clear()
     assert len(direct) == 2 and direct == through_logging, (direct, through_logging)
+
+
+def test_the_lines_of_a_loop_iteration_go_out_in_one_write(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As lossd serve runs: stdout is the process's own (here pytest's capture stands for it) and
+    # lossd's handler is the only one (pytest adds its own to every logger).
+    configure_logging("info", "json")
+    parent = logging.getLogger("lossd")
+    monkeypatch.setattr(
+        parent, "handlers", [h for h in parent.handlers if isinstance(h, StdoutHandler)]
+    )
+    monkeypatch.setattr(sys, "__stdout__", sys.stdout)
+    writes: list[str] = []
+    write = sys.stdout.write
+    monkeypatch.setattr(sys.stdout, "write", lambda text: writes.append(text) or write(text))
+    log = RequestLog()
+    assert log._direct_handler() is not None
+
+    def fields(request_id: str) -> dict[str, Any]:
+        return dict.fromkeys(FIELDS) | {"request_id": request_id}
+
+    async def requests() -> None:
+        log.write(fields("a"))
+        log.write(fields("b"))
+        assert writes == []  # queued until the loop has run what is ready
+        await asyncio.sleep(0)
+        assert len(writes) == 1  # both lines, one write
+        log.write(fields("c"))
+        parent.warning("not a request")  # writes the queued line first
+        await asyncio.sleep(0)
+
+    asyncio.run(requests())
+    lines = log_lines(capsys)
+    assert [line.get("request_id") or line["message"] for line in lines] == [
+        "a",
+        "b",
+        "c",
+        "not a request",
+    ]
+
+
+def test_queued_lines_go_out_in_writes_a_pipe_keeps_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Workers share their stdout: a write to a pipe of up to PIPE_BUF bytes is never interleaved
+    # with another process's, so a batch is split at line ends to stay within it.
+    handler = StdoutHandler()
+    writes: list[str] = []
+
+    class Stdout(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    monkeypatch.setattr(sys, "stdout", Stdout())
+    lines = [f"line {i} " + "x" * 250 for i in range(40)] + ["é" * 300, "y" * 5000]
+    for line in lines:
+        handler.queue_line(line)
+    handler.flush()
+    assert "".join(writes).splitlines() == lines
+    assert len(writes) > 3
+    for text in writes:
+        assert len(text.encode()) <= select.PIPE_BUF or text.count("\n") == 1
+
+
+def test_a_replaced_stdout_gets_each_line_at_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest's capture, like any stdout replaced in the process, may be read by another thread
+    # (a TestClient's caller) as soon as the response is out.
+    configure_logging("info", "json")
+    parent = logging.getLogger("lossd")
+    ours = [h for h in parent.handlers if isinstance(h, StdoutHandler)]
+    monkeypatch.setattr(parent, "handlers", ours)
+    log = RequestLog()
+    assert log._direct_handler() is not None and sys.stdout is not sys.__stdout__
+
+    async def request() -> None:
+        log.write(dict.fromkeys(FIELDS) | {"request_id": "now"})
+        assert [line["request_id"] for line in request_lines(capsys)] == ["now"]
+
+    asyncio.run(request())
 
 
 def test_handlers_added_to_the_request_log_get_every_line(
