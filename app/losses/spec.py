@@ -31,7 +31,8 @@ F = TypeVar("F", bound=LossFn)
 #:
 #: ``y_true`` and ``y_pred`` are aligned as for the loss itself; ``scale`` (an array broadcastable
 #: against ``y_pred``, in its dtype) is the derivative of the reduced value with respect to each
-#: per-sample loss, already expanded along the reduced axes (weights, mask and ``1 / count``).
+#: per-sample loss, already expanded along the reduced axes (weights, mask and ``1 / count``); a
+#: 0-d array when every per-sample loss weighs the same (no sample weights, no mask).
 #: The function returns ``sum_s scale_s * d per_sample_s / d y_pred`` and, when ``hessian`` is
 #: true, the diagonal of its second derivative, both shaped like ``y_pred`` and in its dtype.
 DerivativesFn = Callable[..., tuple[Any, Any]]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from app.losses.errors import InvalidInputError, InvalidOptionError
-from app.losses.numerics import Derivatives, FloatArray, const, log_softmax
+from app.losses.numerics import Derivatives, FloatArray, const, filled, log_softmax
 from app.losses.options import OptionSpec
 from app.losses.spec import derivatives_of, loss
 
@@ -160,8 +160,9 @@ def _picked(labels: Any, ignore_index: int) -> tuple[Any, Any]:
 
 
 def _expand_classes(scale: FloatArray, like: FloatArray, axis: int = 1) -> FloatArray:
-    """``scale`` (of the ``none`` output) with the reduced class ``axis`` put back."""
-    return scale if scale.ndim == like.ndim else np.expand_dims(scale, axis)
+    """``scale`` (of the ``none`` output) with the reduced class ``axis`` put back; a 0-d
+    scale broadcasts as it is."""
+    return scale if scale.ndim in (0, like.ndim) else np.expand_dims(scale, axis)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ def _mse_loss_derivatives(
 ) -> Derivatives:
     """Gradient ``2 (x - t)``, Hessian ``2``."""
     two = const(2.0, y_pred)
-    return two * scale * (y_pred - y_true), (two * scale if hessian else None)
+    return two * scale * (y_pred - y_true), (filled(two * scale, y_pred) if hessian else None)
 
 
 @loss(
