@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from app.losses.errors import InvalidInputError, InvalidOptionError
-from app.losses.numerics import Derivatives, FloatArray, const, filled, log_softmax
+from app.losses.numerics import (
+    Derivatives,
+    FloatArray,
+    const,
+    filled,
+    log_softmax,
+    zeros_pair,
+)
 from app.losses.options import OptionSpec
 from app.losses.spec import derivatives_of, loss
 
@@ -519,6 +526,17 @@ def _cross_entropy_derivatives(
     return grad, (k * s * p * (const(1.0, p) - p) if hessian else None)
 
 
+def _nll_forward(
+    y_true: FloatArray, y_pred: FloatArray, weight: Any = None, ignore_index: int = -100
+) -> tuple[FloatArray, tuple[Any, Any, FloatArray]]:
+    """:func:`nll_loss`'s output and, for its derivatives, (the labels with ignored ones made
+    0, the mask of those kept, the class weights): the labels are checked once."""
+    w = _class_weight(weight, _class_input(y_pred), y_pred)
+    picked, kept = _picked(_labels(y_true, y_pred, ignore_index), ignore_index)
+    values = np.where(kept, -w[picked] * _gather(y_pred, picked), const(0.0, y_pred))
+    return values, (picked, kept, w)
+
+
 @loss(
     **_names("NLLLoss", "nll_loss"),
     formula="-weight_target input[target] (input: log-probabilities over the class axis 1)",
@@ -531,12 +549,10 @@ def nll_loss(
     y_true: FloatArray, y_pred: FloatArray, weight: Any = None, ignore_index: int = -100
 ) -> FloatArray:
     """``-w[t] input[n, t, ...]``, 0 where ``t == ignore_index``."""
-    w = _class_weight(weight, _class_input(y_pred), y_pred)
-    picked, kept = _picked(_labels(y_true, y_pred, ignore_index), ignore_index)
-    return np.where(kept, -w[picked] * _gather(y_pred, picked), const(0.0, y_pred))
+    return _nll_forward(y_true, y_pred, weight, ignore_index)[0]
 
 
-@derivatives_of(nll_loss)
+@derivatives_of(nll_loss, forward=_nll_forward)
 def _nll_loss_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -544,15 +560,19 @@ def _nll_loss_derivatives(
     hessian: bool,
     weight: Any = None,
     ignore_index: int = -100,
+    saved: tuple[Any, Any, FloatArray] | None = None,
 ) -> Derivatives:
-    """Gradient ``-w[t]`` at the target's class (0 elsewhere and where ignored); Hessian 0."""
-    classes = _class_input(y_pred)
-    w = _class_weight(weight, classes, y_pred)
-    picked, kept = _picked(_labels(y_true, y_pred, ignore_index), ignore_index)
-    onehot = np.arange(classes).reshape(_class_shape(y_pred)) == picked[:, np.newaxis]
+    """Gradient ``-w[t]`` at the target's class (0 elsewhere and where ignored); Hessian 0.
+
+    Zeros with one element per target written in: the value reads no more than that, so the
+    zeros are most of the cost (one buffer for both, one memset)."""
+    picked, kept, w = (
+        _nll_forward(y_true, y_pred, weight, ignore_index)[1] if saved is None else saved
+    )
     per = np.where(kept, -w[picked], const(0.0, y_pred)) * scale
-    grad = onehot.astype(y_pred.dtype) * per[:, np.newaxis]
-    return grad, (np.zeros_like(y_pred) if hessian else None)
+    grad, hess = zeros_pair(y_pred, hessian)
+    np.put_along_axis(grad, picked[:, np.newaxis], per[:, np.newaxis], axis=1)
+    return grad, hess
 
 
 # ---------------------------------------------------------------------------------------------
