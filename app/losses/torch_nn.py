@@ -23,9 +23,10 @@ from app.losses.errors import InvalidInputError, InvalidOptionError
 from app.losses.numerics import (
     Derivatives,
     FloatArray,
+    add_at_indices,
     const,
     filled,
-    log_softmax,
+    scalar_if_uniform,
     zeros_pair,
 )
 from app.losses.options import OptionSpec
@@ -447,6 +448,44 @@ def _class_shape(like: FloatArray) -> tuple[int, ...]:
     return (1, like.shape[1]) + (1,) * (like.ndim - 2)
 
 
+def _cross_entropy_forward(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    weight: Any = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, Any, Any, FloatArray]]:
+    """:func:`cross_entropy`'s output and, for its derivatives, (``exp(input - max)`` and its
+    sum over the class axis, both from the log-softmax, the class indices with ignored ones
+    made 0 and the mask of those kept (None for class probabilities), the class weights)."""
+    classes = _class_input(y_pred)
+    w = _class_weight(weight, classes, y_pred)
+    # log_softmax (numerics.log_softmax's operations), keeping its exponentials for the softmax
+    logp = np.subtract(y_pred, np.max(y_pred, axis=1, keepdims=True))
+    exps = np.exp(logp)
+    total = np.sum(exps, axis=1, keepdims=True)
+    logp -= np.log(total)
+    ls = const(label_smoothing, y_pred)
+    if y_true.shape == y_pred.shape:  # class probabilities
+        t = y_true
+        if label_smoothing > 0:
+            t = t * (const(1.0, t) - ls) + ls / const(classes, t)
+        terms = logp * t
+        if weight is not None:
+            terms = terms * w.reshape(_class_shape(y_pred))
+        return -np.sum(terms, axis=1), (exps, total, None, None, w)
+    labels = _labels(y_true, y_pred, ignore_index)
+    picked, kept = _picked(labels, ignore_index)
+    saved = (exps, total, picked, kept, w)
+    zero = const(0.0, y_pred)
+    nll = np.where(kept, -w[picked] * _gather(logp, picked), zero)
+    if label_smoothing == 0:
+        return nll, saved
+    weighted = logp if weight is None else logp * w.reshape(_class_shape(y_pred))
+    smooth = np.where(kept, -np.sum(weighted, axis=1), zero)
+    return (const(1.0, ls) - ls) * nll + smooth * (ls / const(classes, ls)), saved
+
+
 @loss(
     **_names("CrossEntropyLoss", "cross_entropy"),
     formula="-sum_c weight_c target_c log_softmax(input)_c over the class axis 1 (target: "
@@ -466,30 +505,10 @@ def cross_entropy(
     """torch's ``cross_entropy``: ``(1 - ls) nll + ls / C * sum_c -w_c log p_c`` for class
     indices (0 where ignored); ``-sum_c w_c t'_c log p_c`` with ``t' = (1 - ls) t + ls / C``
     for class probabilities."""
-    classes = _class_input(y_pred)
-    w = _class_weight(weight, classes, y_pred)
-    logp = log_softmax(y_pred, axis=1)
-    ls = const(label_smoothing, y_pred)
-    if y_true.shape == y_pred.shape:  # class probabilities
-        t = y_true
-        if label_smoothing > 0:
-            t = t * (const(1.0, t) - ls) + ls / const(classes, t)
-        terms = logp * t
-        if weight is not None:
-            terms = terms * w.reshape(_class_shape(y_pred))
-        return -np.sum(terms, axis=1)
-    labels = _labels(y_true, y_pred, ignore_index)
-    picked, kept = _picked(labels, ignore_index)
-    zero = const(0.0, y_pred)
-    nll = np.where(kept, -w[picked] * _gather(logp, picked), zero)
-    if label_smoothing == 0:
-        return nll
-    weighted = logp if weight is None else logp * w.reshape(_class_shape(y_pred))
-    smooth = np.where(kept, -np.sum(weighted, axis=1), zero)
-    return (const(1.0, ls) - ls) * nll + smooth * (ls / const(classes, ls))
+    return _cross_entropy_forward(y_true, y_pred, weight, ignore_index, label_smoothing)[0]
 
 
-@derivatives_of(cross_entropy)
+@derivatives_of(cross_entropy, forward=_cross_entropy_forward)
 def _cross_entropy_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -498,32 +517,51 @@ def _cross_entropy_derivatives(
     weight: Any = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
+    saved: tuple[FloatArray, FloatArray, Any, Any, FloatArray] | None = None,
 ) -> Derivatives:
     """With ``p = softmax(input)`` over axis 1 and the target's effective class weights
     ``q_c`` (``w_c t'_c``; for an index ``(1 - ls) w_t [c = t] + ls w_c / C``, 0 where
     ignored) and ``S = sum_c q_c``: gradient ``S p_j - q_j``, Hessian diagonal
-    ``S p_j (1 - p_j)``."""
-    classes = _class_input(y_pred)
-    w = _class_weight(weight, classes, y_pred).reshape(_class_shape(y_pred))
-    ls = const(label_smoothing, y_pred)
-    if y_true.shape == y_pred.shape:
+    ``S p_j (1 - p_j)``.
+
+    ``p`` from the value's exponentials; for class indices, ``S = (1 - ls) w_t + ls sum(w) / C``
+    per target and the one-hot part of ``q`` is added at the targets only."""
+    exps, total, picked, kept, w = (
+        _cross_entropy_forward(y_true, y_pred, weight, ignore_index, label_smoothing)[1]
+        if saved is None
+        else saved
+    )
+    classes = y_pred.shape[1]
+    one, ls = const(1.0, y_pred), const(label_smoothing, y_pred)
+    k = _expand_classes(scale, y_pred)
+    # softmax, in the exponentials' buffer unless it is not C-contiguous (add_at_indices)
+    out = exps if exps.flags.c_contiguous else np.empty(exps.shape, exps.dtype)
+    p = np.multiply(exps, one / total, out=out)
+    w_classes = w.reshape(_class_shape(y_pred))
+    if picked is None:  # class probabilities
         t = y_true
         if label_smoothing > 0:
-            t = t * (const(1.0, t) - ls) + ls / const(classes, t)
-        q = w * t
+            t = t * (one - ls) + ls / const(classes, t)
+        q = w_classes * t
+        ks = k * np.sum(q, axis=1, keepdims=True)
+        grad = np.multiply(p, ks)
+        grad -= k * q
     else:
-        labels = _labels(y_true, y_pred, ignore_index)
-        picked, kept = _picked(labels, ignore_index)
-        onehot = np.arange(classes).reshape(_class_shape(y_pred)) == picked[:, np.newaxis]
-        q = (const(1.0, ls) - ls) * w * onehot.astype(y_pred.dtype)
+        mass = (one - ls) * w[picked]  # the one-hot part of q, at the target
+        total_q = mass + ls * np.sum(w) / const(classes, ls)  # S
+        kept_q = kept.astype(y_pred.dtype)
+        ks = scalar_if_uniform(k * (total_q * kept_q)[:, np.newaxis])
+        grad = np.multiply(p, ks)
         if label_smoothing > 0:
-            q = q + (ls / const(classes, ls)) * w
-        q = q * kept[:, np.newaxis].astype(y_pred.dtype)
-    p = np.exp(log_softmax(y_pred, axis=1))
-    s = np.sum(q, axis=1, keepdims=True)
-    k = _expand_classes(scale, y_pred)
-    grad = k * (s * p - q)
-    return grad, (k * s * p * (const(1.0, p) - p) if hessian else None)
+            grad -= k * (ls / const(classes, ls)) * w_classes * kept_q[:, np.newaxis]
+        at_target = -(k * (mass * kept_q)[:, np.newaxis])
+        add_at_indices(grad, picked[:, np.newaxis], 1, at_target)
+    if not hessian:
+        return grad, None
+    hess = np.subtract(one, p)
+    hess *= p
+    hess *= ks
+    return grad, hess
 
 
 def _nll_forward(
