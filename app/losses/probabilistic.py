@@ -472,28 +472,80 @@ def binary_focal_crossentropy(
     >>> binary_focal_crossentropy(np.float32([[0, 1]]), np.float32([[0.4, 0.6]]))
     array([0.08173208], dtype=float32)
     """
+    return _binary_focal_parts(
+        y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis
+    )[0]
+
+
+#: What :func:`binary_focal_crossentropy`'s derivatives take from its value: the probabilities
+#: (``sigmoid(y_pred)`` from logits), ``b`` (the clipped binary cross-entropy), ``m = 1 - p_t``
+#: and ``F = m^gamma``.
+BinaryFocalSaved = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _binary_focal_parts(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    apply_class_balancing: bool,
+    alpha: float,
+    gamma: float,
+    from_logits: bool,
+    label_smoothing: float,
+    axis: int,
+    keep: bool = False,
+) -> tuple[FloatArray, BinaryFocalSaved | None]:
+    """:func:`binary_focal_crossentropy`'s values and, with ``keep``, what its derivatives
+    need (:data:`BinaryFocalSaved`), kept in buffers of their own (two more) where the value
+    alone overwrites them."""
     y_true = _smooth_binary(y_true, label_smoothing)
     if from_logits:
         y_pred = sigmoid(y_pred)
     one = const(1.0, y_pred)
     miss = np.subtract(one, y_true)
     focal = _log_likelihood(y_true, y_pred, miss)  # -bce
+    bce = np.negative(focal) if keep else focal
     p_t = np.multiply(y_true, y_pred)
     scratch = np.subtract(one, y_pred)
     scratch *= miss
     p_t += scratch  # y p + (1 - y)(1 - p)
     np.subtract(one, p_t, out=p_t)
-    focal *= power(p_t, gamma, out=p_t)
+    modulation = power(p_t, gamma, out=None if keep else p_t)
+    focal *= modulation
     if apply_class_balancing:
         a = const(alpha, y_pred)
         np.multiply(y_true, a, out=scratch)
         miss *= one - a
         scratch += miss  # y alpha + (1 - y)(1 - alpha)
         focal *= scratch
-    return -np.mean(focal, axis=axis)  # mean(-x) = -mean(x) exactly
+    values = -np.mean(focal, axis=axis)  # mean(-x) = -mean(x) exactly
+    return values, ((y_pred, bce, p_t, modulation) if keep else None)
 
 
-@derivatives_of(binary_focal_crossentropy)
+def _binary_focal_forward(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> tuple[FloatArray, BinaryFocalSaved | None]:
+    """:func:`binary_focal_crossentropy`'s values and what its derivatives take from them."""
+    return _binary_focal_parts(
+        y_true,
+        y_pred,
+        apply_class_balancing,
+        alpha,
+        gamma,
+        from_logits,
+        label_smoothing,
+        axis,
+        keep=True,
+    )
+
+
+@derivatives_of(binary_focal_crossentropy, forward=_binary_focal_forward)
 def _binary_focal_crossentropy_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -505,6 +557,7 @@ def _binary_focal_crossentropy_derivatives(
     from_logits: bool = False,
     label_smoothing: float = 0.0,
     axis: int = -1,
+    saved: BinaryFocalSaved | None = None,
 ) -> Derivatives:
     """The element loss is ``w F(m) b(p)`` with ``m = 1 - p_t = p + y - 2 y p`` (``dm/dp =
     1 - 2y``), ``F = m^gamma``, ``b`` the clipped binary cross-entropy (``b' = (1 - y)/(1 - p)
@@ -513,24 +566,26 @@ def _binary_focal_crossentropy_derivatives(
     ``w (F' b + F b') / n``, Hessian diagonal ``w (F'' b + 2 F' b' + F b'') / n``. With
     ``from_logits``, ``p = sigmoid(y_pred)`` and the chain rule adds ``s = p (1 - p)``:
     ``l_x = l_p s`` and ``l_xx = l_pp s^2 + l_p s (1 - 2p)``.
+
+    ``p``, ``b``, ``m`` and ``F`` are the value's (two logarithms and a power not computed
+    again).
     """
+    if saved is None:
+        saved = _binary_focal_forward(
+            y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis
+        )[1]
+        assert saved is not None
+    p, b, m, f = saved
     y = _smooth_binary(y_true, label_smoothing)
     one, two, g = const(1.0, y_pred), const(2.0, y_pred), const(gamma, y_pred)
-    p = sigmoid(y_pred) if from_logits else y_pred
     # Buffer by buffer, reused as soon as free: at 1M elements each further temporary costs
     # more in page faults than its arithmetic.
     a = clip(p, EPSILON, 1.0 - EPSILON)
-    b = np.log(a)
     r = np.subtract(one, a)
-    e = np.log(r)
-    b -= e
-    b *= y
-    b += e
-    np.negative(b, out=b)  # bce = -(log(1 - p) + y (log p - log(1 - p)))
     r *= a
     np.divide(one, r, out=r)
     r *= a == p  # 1 / (p (1 - p)), 0 where the clip holds p constant
-    d = np.subtract(a, y, out=e)  # p - y
+    d = np.subtract(a, y)  # p - y
     grad = np.multiply(d, r)  # b' = (p - y) / (p (1 - p)) = (1 - y)/(1 - p) - y/p
     hess = None
     if hessian:
@@ -539,13 +594,8 @@ def _binary_focal_crossentropy_derivatives(
         hess += np.square(d, out=d)
         hess *= r
         hess *= r  # b'' = ((p - y)^2 + y (1 - y)) / (p (1 - p))^2 = y/p^2 + (1 - y)/(1 - p)^2
-    m = np.multiply(p, -two, out=a)
-    m += one
-    m *= y
-    m += p  # 1 - p_t = p + y (1 - 2p)
-    slope = np.multiply(y, -two, out=e)
+    slope = np.multiply(y, -two, out=r)
     slope += one  # dm/dp = 1 - 2y
-    f = _power(m, gamma, out=r)  # F = m^gamma
     f1 = np.zeros_like(m) if gamma == 0.0 else _power(m, gamma - 1.0)
     f1 *= g
     f1 *= slope  # F' = gamma m^(gamma - 1) (1 - 2y)
@@ -579,7 +629,7 @@ def _binary_focal_crossentropy_derivatives(
         grad *= s
     k = per_element(scale, 1.0, y_pred, axis)
     if apply_class_balancing:
-        w = np.multiply(y, const(2.0 * alpha - 1.0, y_pred), out=e)
+        w = np.multiply(y, const(2.0 * alpha - 1.0, y_pred), out=m)  # (m is free by now)
         w += const(1.0 - alpha, y_pred)  # y alpha + (1 - y)(1 - alpha)
         w *= k
         k = w
