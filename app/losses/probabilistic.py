@@ -674,19 +674,72 @@ def categorical_focal_crossentropy(
     >>> categorical_focal_crossentropy(np.float32([[0, 1, 0]]), np.float32([[0.05, 0.95, 0]]))
     array([3.205833e-05], dtype=float32)
     """
+    return _categorical_focal_parts(
+        y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis
+    )[0]
+
+
+#: What :func:`categorical_focal_crossentropy`'s derivatives take from its value, for
+#: probabilities: ``1 / S`` (``S = sum(y_pred)``), ``q = y_pred / S``, ``p = clip(q)``,
+#: ``t log p`` and ``alpha (1 - p)^gamma``.
+CategoricalFocalSaved = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _categorical_focal_parts(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    alpha: float,
+    gamma: float,
+    from_logits: bool,
+    label_smoothing: float,
+    axis: int,
+    keep: bool = False,
+) -> tuple[FloatArray, CategoricalFocalSaved | None]:
+    """:func:`categorical_focal_crossentropy`'s values and, with ``keep`` and probabilities,
+    what its derivatives take (:data:`CategoricalFocalSaved`): ``q`` and ``p`` in buffers of
+    their own (two more), where the value alone clips ``q`` and then turns ``p`` into the
+    weight in place."""
     y_true = _smooth_categorical(y_true, label_smoothing, axis)
     if from_logits:
         y_pred = softmax(y_pred, axis)
-    output = probabilities_from(y_pred, axis)
+    keep = keep and not from_logits
+    if keep:  # probabilities_from's operations, with the sum and the unclipped q kept
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = np.sum(y_pred, axis=axis, keepdims=True)
+            scaled = y_pred / total
+        output = clip(scaled, EPSILON, 1.0 - EPSILON)
+    else:
+        output = probabilities_from(y_pred, axis)
     likelihood = np.log(output)
     likelihood *= y_true  # -cce
-    weight = np.subtract(const(1.0, output), output, out=output)
+    weight = np.subtract(const(1.0, output), output, out=None if keep else output)
     power(weight, gamma, out=weight)
     weight *= const(alpha, output)
-    return -dot(weight, likelihood, axis)  # sum(w * -x) = -sum(w * x) exactly
+    values = -dot(weight, likelihood, axis)  # sum(w * -x) = -sum(w * x) exactly
+    if not keep:
+        return values, None
+    with np.errstate(divide="ignore"):
+        inv_total = const(1.0, total) / total
+    return values, (inv_total, scaled, output, likelihood, weight)
 
 
-@derivatives_of(categorical_focal_crossentropy)
+def _categorical_focal_forward(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> tuple[FloatArray, CategoricalFocalSaved | None]:
+    """:func:`categorical_focal_crossentropy`'s values and what its derivatives take from them
+    (nothing from logits)."""
+    return _categorical_focal_parts(
+        y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis, keep=True
+    )
+
+
+@derivatives_of(categorical_focal_crossentropy, forward=_categorical_focal_forward)
 def _categorical_focal_crossentropy_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -697,6 +750,7 @@ def _categorical_focal_crossentropy_derivatives(
     from_logits: bool = False,
     label_smoothing: float = 0.0,
     axis: int = -1,
+    saved: CategoricalFocalSaved | None = None,
 ) -> Derivatives:
     """The loss is ``sum_j f_j(q_j)`` over the class axis, ``f(p) = -alpha t (1 - p)^gamma
     log p`` on the clipped ``p``, so
@@ -709,7 +763,17 @@ def _categorical_focal_crossentropy_derivatives(
       ``(f''_i (1 - 2 q_i) + B + 2 A - 2 f'_i) / S^2``;
     - logits (``q = softmax(y_pred)``): gradient ``q_i (f'_i - A)``, Hessian diagonal
       ``f''_i q_i^2 (1 - 2 q_i) + q_i^2 B + q_i (1 - 2 q_i) (f'_i - A)``.
+
+    For probabilities, from the value's intermediates: :func:`_categorical_focal_from_value`.
     """
+    if not from_logits:
+        if saved is None:
+            saved = _categorical_focal_forward(
+                y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis
+            )[1]
+            assert saved is not None
+        y_true = _smooth_categorical(y_true, label_smoothing, axis)
+        return _categorical_focal_from_value(y_true, scale, hessian, alpha, gamma, axis, saved)
     y_true = _smooth_categorical(y_true, label_smoothing, axis)
     one, two = const(1.0, y_pred), const(2.0, y_pred)
     inv_sum = one
@@ -777,6 +841,77 @@ def _categorical_focal_crossentropy_derivatives(
     else:
         centred *= inv_sum * scale  # (f' - A) / S
     return centred, hess
+
+
+def _categorical_focal_from_value(
+    t: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    alpha: float,
+    gamma: float,
+    axis: int,
+    saved: CategoricalFocalSaved,
+) -> Derivatives:
+    """The probabilities' derivatives from the value's ``1/S, q, p, t log p, W = alpha F``
+    (``F = (1 - p)^gamma``, ``u = 1 - p``): with ``c = [p = q]`` (0 where the clip holds),
+
+    ``f' = c (alpha gamma u^(gamma-1) t log p - W t / p)`` and
+    ``f'' = c ((t / p) (W / p + 2 alpha gamma u^(gamma-1))
+    - alpha gamma (gamma - 1) u^(gamma-2) t log p)``,
+
+    the docstring's formulas with ``alpha`` and ``F`` folded into ``W``; no logarithm again.
+    """
+    inv_sum, q, p, tlog, weight = saved
+    one, two = const(1.0, q), const(2.0, q)
+    g, a = const(gamma, q), const(alpha, q)
+    # In the saved buffers and two more: past eight 4 MB buffers the passes spill out of a
+    # 32 MB cache and each costs twice as much.
+    counted = p == q  # c
+    ratio = np.divide(t, p)  # t / p
+    u = np.subtract(one, p)
+    if gamma != 2.0:
+        _power(u, gamma - 1.0, out=u)  # u^(gamma - 1)
+    d1 = np.multiply(weight, ratio, out=weight)  # W t / p
+    d2 = np.divide(d1, p, out=p) if hessian else None  # W t / p^2 (p is not needed again)
+    tlog *= a * g  # alpha gamma t log p
+    if d2 is not None and gamma != 0.0:
+        ratio *= u
+        ratio *= two * a * g
+        d2 += ratio  # + 2 alpha gamma u^(gamma-1) t / p
+    u *= tlog
+    u -= d1
+    d1 = u  # f' / c = alpha gamma u^(gamma-1) t log p - W t / p
+    if d2 is not None and gamma not in (0.0, 1.0):
+        curve = tlog if gamma == 2.0 else np.multiply(tlog, g - one, out=tlog)
+        if gamma != 2.0:  # times u^(gamma - 2) (u again: p's buffer holds d2 now)
+            u2 = clip(q, EPSILON, 1.0 - EPSILON)
+            np.subtract(one, u2, out=u2)
+            curve *= _power(u2, gamma - 2.0, out=u2)
+        d2 -= curve  # f'' / c
+    d1 *= counted  # f'
+    keep = np.expand_dims if q.ndim > 1 else _scalar
+    total1 = keep(dot(d1, q, axis), axis)  # A
+    hess = None
+    if d2 is not None:
+        d2 *= counted  # f''
+        q2 = np.square(q, out=ratio)
+        total2 = keep(dot(d2, q2, axis), axis)  # B
+        lean = np.multiply(q, -two, out=q2)
+        lean += one  # 1 - 2q
+        d2 *= lean
+        d2 -= d1
+        d2 -= d1
+        d2 += total2 + two * total1  # f'' (1 - 2q) - 2 (f' - A) + B
+        d2 *= np.square(inv_sum) * scale
+        hess = d2
+    d1 -= total1
+    d1 *= inv_sum * scale  # (f' - A) / S
+    return d1, hess
+
+
+def _scalar(a: FloatArray, axis: int) -> FloatArray:
+    """A 1-D ``y_pred``'s per-sample value (0-d) as it is: it broadcasts already."""
+    return a
 
 
 @loss(
