@@ -867,6 +867,7 @@ def _categorical_focal_from_value(
     # In the saved buffers and two more: past eight 4 MB buffers the passes spill out of a
     # 32 MB cache and each costs twice as much.
     counted = p == q  # c
+    clipped = not counted.all()  # (else c = 1: two passes fewer)
     ratio = np.divide(t, p)  # t / p
     u = np.subtract(one, p)
     if gamma != 2.0:
@@ -888,20 +889,21 @@ def _categorical_focal_from_value(
             np.subtract(one, u2, out=u2)
             curve *= _power(u2, gamma - 2.0, out=u2)
         d2 -= curve  # f'' / c
-    d1 *= counted  # f'
+    if clipped:
+        d1 *= counted  # f'
     keep = np.expand_dims if q.ndim > 1 else _scalar
     total1 = keep(dot(d1, q, axis), axis)  # A
     hess = None
     if d2 is not None:
-        d2 *= counted  # f''
-        q2 = np.square(q, out=ratio)
-        total2 = keep(dot(d2, q2, axis), axis)  # B
-        lean = np.multiply(q, -two, out=q2)
-        lean += one  # 1 - 2q
-        d2 *= lean
-        d2 -= d1
-        d2 -= d1
-        d2 += total2 + two * total1  # f'' (1 - 2q) - 2 (f' - A) + B
+        if clipped:
+            d2 *= counted  # f''
+        # f'' (1 - 2q) - 2 (f' - A) + B = f'' - 2 (f'' q + f') + 2 A + B, B = sum(f'' q q)
+        lean = np.multiply(d2, q, out=ratio)
+        total2 = keep(dot(lean, q, axis), axis)  # B
+        lean += d1
+        lean *= two
+        d2 -= lean
+        d2 += total2 + two * total1
         d2 *= np.square(inv_sum) * scale
         hess = d2
     d1 -= total1
