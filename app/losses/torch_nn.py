@@ -609,7 +609,7 @@ def _nll_loss_derivatives(
     )
     per = np.where(kept, -w[picked], const(0.0, y_pred)) * scale
     grad, hess = zeros_pair(y_pred, hessian)
-    np.put_along_axis(grad, picked[:, np.newaxis], per[:, np.newaxis], axis=1)
+    add_at_indices(grad, picked[:, np.newaxis], 1, per[:, np.newaxis])  # (onto zeros: a store)
     return grad, hess
 
 
