@@ -894,6 +894,22 @@ def _multi_margin_parts(
     return np.where(others, z, const(0.0, z)), w[labels], labels
 
 
+def _multi_margin_forward(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Any = None,
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, Any]]:
+    """:func:`multi_margin_loss`'s output and, for its derivatives, :func:`_multi_margin_parts`
+    (``z``, the target's weight, the labels)."""
+    z, wy, labels = _multi_margin_parts(y_true, y_pred, p, margin, weight)
+    h = np.maximum(z, const(0.0, z))
+    if p == 2:
+        h = h * h
+    return wy * np.sum(h, axis=1) / const(y_pred.shape[1], y_pred), (z, wy, labels)
+
+
 @loss(
     **_names("MultiMarginLoss", "multi_margin_loss"),
     formula="sum_{i != y} weight_y max(0, margin - input_y + input_i)^p / C, y = target",
@@ -908,14 +924,10 @@ def multi_margin_loss(
     weight: Any = None,
 ) -> FloatArray:
     """``sum_{i != y} w_y max(0, margin - x_y + x_i)^p / C``."""
-    z, wy, _ = _multi_margin_parts(y_true, y_pred, p, margin, weight)
-    h = np.maximum(z, const(0.0, z))
-    if p == 2:
-        h = h * h
-    return wy * np.sum(h, axis=1) / const(y_pred.shape[1], y_pred)
+    return _multi_margin_forward(y_true, y_pred, p, margin, weight)[0]
 
 
-@derivatives_of(multi_margin_loss)
+@derivatives_of(multi_margin_loss, forward=_multi_margin_forward)
 def _multi_margin_loss_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -924,20 +936,31 @@ def _multi_margin_loss_derivatives(
     p: int = 1,
     margin: float = 1.0,
     weight: Any = None,
+    saved: tuple[FloatArray, FloatArray, Any] | None = None,
 ) -> Derivatives:
     """torch's backward: for each ``i != y`` with ``z_i > 0``, ``g_i = w_y (1 or 2 z_i) / C``
     and ``g_y = -sum_i g_i``; Hessian diagonal (p = 2) ``2 w_y / C`` at each such ``i`` and
-    ``2 w_y n / C`` at ``y`` (``n`` of them); 0 for p = 1."""
-    z, wy, labels = _multi_margin_parts(y_true, y_pred, p, margin, weight)
-    k = (scale * wy / const(y_pred.shape[1], y_pred))[:, np.newaxis]
-    active = (z > 0).astype(y_pred.dtype)
-    g = active if p == 1 else const(2.0, z) * z * active
-    g = g * k
-    at_label = np.arange(y_pred.shape[1]) == labels[:, np.newaxis]
-    grad = np.where(at_label, -np.sum(g, axis=1, keepdims=True), g)
+    ``2 w_y n / C`` at ``y`` (``n`` of them); 0 for p = 1.
+
+    From the value's ``z`` (0 at the target, so ``g_y`` starts at 0), the target's element
+    stored through flat indices rather than a ``where`` over the whole tensor."""
+    z, wy, labels = (
+        _multi_margin_forward(y_true, y_pred, p, margin, weight)[1] if saved is None else saved
+    )
+    zero = const(0.0, z)
+    # a factor per sample, a scalar when they are all the same (no weight: 2x faster)
+    k = scalar_if_uniform((scale * wy / const(y_pred.shape[1], y_pred))[:, np.newaxis])
+    at_target = labels[:, np.newaxis]
+    if p == 1:
+        grad = np.multiply(z > zero, k, dtype=z.dtype)
+    else:
+        grad = np.maximum(z, zero)
+        grad *= const(2.0, z) * k
+    add_at_indices(grad, at_target, 1, -np.sum(grad, axis=1, keepdims=True))
     if not hessian:
         return grad, None
     if p == 1:
         return grad, np.zeros_like(y_pred)
-    h = const(2.0, z) * active * k
-    return grad, np.where(at_label, np.sum(h, axis=1, keepdims=True), h)
+    hess = np.multiply(z > zero, const(2.0, z) * k, dtype=z.dtype)
+    add_at_indices(hess, at_target, 1, np.sum(hess, axis=1, keepdims=True))
+    return grad, hess
