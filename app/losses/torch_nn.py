@@ -197,6 +197,13 @@ def _mse_loss_derivatives(
     return two * scale * (y_pred - y_true), (filled(two * scale, y_pred) if hessian else None)
 
 
+def _l1_forward(y_true: FloatArray, y_pred: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`l1_loss`'s output and, for its derivatives, the difference ``input - target``."""
+    _same_shape(y_true, y_pred)
+    difference = np.subtract(y_pred, y_true)
+    return np.abs(difference), difference
+
+
 @loss(
     **_names("L1Loss", "l1_loss"),
     formula="|input - target|",
@@ -204,16 +211,23 @@ def _mse_loss_derivatives(
 )
 def l1_loss(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``|input - target|`` element by element."""
-    _same_shape(y_true, y_pred)
-    return np.abs(y_pred - y_true)
+    return _l1_forward(y_true, y_pred)[0]
 
 
-@derivatives_of(l1_loss)
+@derivatives_of(l1_loss, forward=_l1_forward)
 def _l1_loss_derivatives(
-    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    saved: FloatArray | None = None,
 ) -> Derivatives:
-    """Gradient ``sign(x - t)`` (0 at the kink, torch's ``sgn``), Hessian 0."""
-    return scale * np.sign(y_pred - y_true), (np.zeros_like(y_pred) if hessian else None)
+    """Gradient ``sign(x - t)`` (0 at the kink, torch's ``sgn``), Hessian 0; from the value's
+    difference."""
+    difference = _l1_forward(y_true, y_pred)[1] if saved is None else saved
+    grad = np.sign(difference)  # not in place: NumPy's in-place sign is 10x slower
+    grad *= scale
+    return grad, (np.zeros_like(y_pred) if hessian else None)
 
 
 BETA = OptionSpec(
