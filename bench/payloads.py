@@ -87,10 +87,25 @@ def ndjson_line_count(total_bytes: int, rows: int = 100, cols: int = 100) -> int
     return sum(1 for _ in ndjson_stream(total_bytes, rows, cols))
 
 
+#: The torch losses whose target holds class indices (N,) for an (N, C) input.
+TORCH_CLASS_INDICES = ("torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss", "torch.nn.MultiMarginLoss")
+#: The torch losses whose target is -1 or 1, and those whose input is a probability.
+TORCH_SIGNS = ("torch.nn.SoftMarginLoss", "torch.nn.HingeEmbeddingLoss")
+TORCH_BINARY = (
+    "torch.nn.BCELoss",
+    "torch.nn.BCEWithLogitsLoss",
+    "torch.nn.MultiLabelSoftMarginLoss",
+)
+
+
 def loss_inputs(spec: LossSpec, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """An n x n float32 pair in ``spec``'s domain (class labels, {0, 1}, {-1, 1} or normal targets;
-    probabilities or normal predictions), for the engine benchmarks."""
+    probabilities or normal predictions), for the engine benchmarks. A torch loss gets torch's
+    (target, input) in its domain: class indices, {0, 1} or {-1, 1} targets, probabilities for
+    BCELoss and KLDivLoss's target; normal scores (logits, log-probabilities) otherwise."""
     shape = (n, n)
+    if spec.flavour == "torch":
+        return _torch_inputs(spec.name, n, rng)
     if spec.sparse_labels:
         y_true = rng.integers(0, n, size=(n,)).astype(np.float32)
     elif spec.family in ("probabilistic", "overlap"):
@@ -100,6 +115,25 @@ def loss_inputs(spec: LossSpec, n: int, rng: np.random.Generator) -> tuple[np.nd
     else:
         y_true = rng.normal(size=shape).astype(np.float32)
     if spec.family in ("probabilistic", "overlap"):
+        y_pred = rng.uniform(0.01, 0.99, size=shape).astype(np.float32)
+    else:
+        y_pred = rng.normal(size=shape).astype(np.float32)
+    return y_true, y_pred
+
+
+def _torch_inputs(name: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    shape = (n, n)
+    if name in TORCH_CLASS_INDICES:
+        y_true = rng.integers(0, n, size=(n,)).astype(np.float32)
+    elif name in TORCH_SIGNS:
+        y_true = rng.choice(np.float32([-1.0, 1.0]), size=shape)
+    elif name in TORCH_BINARY:
+        y_true = rng.integers(0, 2, size=shape).astype(np.float32)
+    elif name == "torch.nn.KLDivLoss":
+        y_true = rng.uniform(0.01, 0.99, size=shape).astype(np.float32)
+    else:
+        y_true = rng.normal(size=shape).astype(np.float32)
+    if name == "torch.nn.BCELoss":
         y_pred = rng.uniform(0.01, 0.99, size=shape).astype(np.float32)
     else:
         y_pred = rng.normal(size=shape).astype(np.float32)

@@ -147,7 +147,7 @@ def _run_torch(
         )
     true, pred = tensors.y_true, tensors.y_pred
     with np.errstate(all="ignore"):  # non-finite results are counted and reported, not raised
-        values = np.asarray(spec.fn(true, pred, **kwargs), dtype=pred.dtype)
+        values, saved = _forward(spec, true, pred, kwargs, gradient or hessian_diagonal)
         if reduction == "batchmean":
             divisor: Any = pred.shape[0]
         elif spec.divisor is not None:
@@ -160,7 +160,7 @@ def _run_torch(
         if spec.derivatives is None:
             raise InvalidInputError(f"{spec.name} offers no derivatives", field="loss")
         scale = torch_derivative_scale(values, divisor, reduction)
-        grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs)
+        grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs, **saved)
     sent = tensors.y_pred.shape
     return Evaluation(
         spec.name,
@@ -186,7 +186,7 @@ def _run(
     true, pred = (_align_sparse if spec.sparse_labels else _align_dense)(true, pred, kwargs)
     _check_axes(kwargs, pred.ndim)
     with np.errstate(all="ignore"):  # non-finite results are counted and reported, not raised
-        values = np.asarray(spec.fn(true, pred, **kwargs), dtype=pred.dtype)
+        values, saved = _forward(spec, true, pred, kwargs, gradient or hessian_diagonal)
         mask = spec.mask(true, kwargs.get("ignore_class")) if spec.mask else None
         reduced = reduce(values, weights, mask, reduction)
         if not (gradient or hessian_diagonal):
@@ -195,7 +195,7 @@ def _run(
             raise InvalidInputError(f"{spec.name} offers no derivatives", field="loss")
         scale = derivative_scale(values, weights, mask, reduction)
         scale = _expand(scale, _reduced_axes(kwargs, pred.ndim), pred.ndim)
-        grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs)
+        grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs, **saved)
     sent = tensors.y_pred.shape  # the aligned y_pred differs at most by an axis of length 1
     return Evaluation(
         spec.name,
@@ -205,6 +205,18 @@ def _run(
         gradient=_as_sent(grad, sent, pred.dtype) if gradient else None,
         hessian_diagonal=_as_sent(hess, sent, pred.dtype) if hessian_diagonal else None,
     )
+
+
+def _forward(
+    spec: LossSpec, true: FloatArray, pred: FloatArray, kwargs: dict[str, Any], derivatives: bool
+) -> tuple[FloatArray, dict[str, Any]]:
+    """The per-sample values (in ``pred``'s dtype) and the keywords the derivatives take besides
+    the options: ``saved``, the intermediates of the loss's ``forward``, when derivatives are
+    asked for and the loss has one (so they are not computed twice); else none."""
+    if derivatives and spec.forward is not None:
+        raw, saved = spec.forward(true, pred, **kwargs)
+        return np.asarray(raw, dtype=pred.dtype), {"saved": saved}
+    return np.asarray(spec.fn(true, pred, **kwargs), dtype=pred.dtype), {}
 
 
 def _reduced_axes(options: dict[str, Any], rank: int) -> tuple[int, ...]:

@@ -4,9 +4,19 @@ of 1 on the right side."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from app.losses.numerics import Derivatives, FloatArray, const, dot, per_element
+import numpy as np
+import numpy.typing as npt
+
+from app.losses.numerics import (
+    Derivatives,
+    FloatArray,
+    const,
+    dot,
+    per_element,
+    scalar_if_uniform,
+)
 from app.losses.spec import CONVERT_BINARY_LABELS, derivatives_of, loss
 
 
@@ -105,6 +115,23 @@ def _squared_hinge_derivatives(
     return grad, hess
 
 
+def _categorical_hinge_forward(
+    y_true: FloatArray, y_pred: FloatArray
+) -> tuple[FloatArray, tuple[FloatArray, Any, FloatArray, FloatArray]]:
+    """:func:`categorical_hinge`'s values and what its derivatives need: (values, (the
+    wrong-class scores ``(1 - y_true) y_pred``, where their maximum ``neg`` is first reached
+    (``argmax``, as fast as ``max``), ``neg``, values))."""
+    one = const(1.0, y_pred)
+    pos = dot(y_true, y_pred, -1)
+    others = np.subtract(one, y_true)
+    others *= y_pred
+    rows = others.reshape(-1, others.shape[-1])  # (a view: others is a new array)
+    first = np.argmax(rows, axis=-1)
+    neg = rows[np.arange(len(rows)), first].reshape(others.shape[:-1])  # max(), NaN included
+    values = np.maximum(neg - pos + one, const(0.0, y_pred))
+    return values, (others, first, neg, values)
+
+
 @loss(
     class_name="CategoricalHinge",
     formula="max(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0)",
@@ -117,30 +144,59 @@ def categorical_hinge(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     >>> categorical_hinge(np.float32([[0, 1, 1]]), np.float32([[1, 1, 0]]))
     array([1.], dtype=float32)
     """
-    one = const(1.0, y_pred)
-    pos = dot(y_true, y_pred, -1)
-    others = np.subtract(one, y_true)
-    others *= y_pred
-    neg = np.max(others, axis=-1)
-    return np.maximum(neg - pos + one, const(0.0, y_pred))
+    return _categorical_hinge_forward(y_true, y_pred)[0]
 
 
-@derivatives_of(categorical_hinge)
+@derivatives_of(categorical_hinge, forward=_categorical_hinge_forward)
 def _categorical_hinge_derivatives(
-    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    saved: tuple[FloatArray, Any, FloatArray, FloatArray] | None = None,
 ) -> Derivatives:
     """Gradient ``(1 - y_true) a / c - y_true`` where the loss is positive, else 0, with ``a``
     the indicator of the wrong-class maximum (``neg``) and ``c`` the number of elements
     attaining it (ties share the derivative equally, as JAX's ``max`` does); Hessian diagonal 0
-    (piecewise linear). Where the loss is exactly 0 (the margin) lossd returns 0."""
-    one = const(1.0, y_pred)
-    complement = np.subtract(one, y_true)
-    grad = np.multiply(complement, y_pred)  # (the wrong-class scores, then the gradient)
-    neg = np.max(grad, axis=-1, keepdims=True)
-    active = (neg - dot(y_true, y_pred, -1)[..., np.newaxis] + one) > const(0.0, y_pred)
-    grad[...] = grad == neg  # the indicator of the maximum, in place (no new 4 MB buffer)
-    grad /= np.sum(grad, axis=-1, keepdims=True)  # ties share
-    grad *= complement
-    grad -= y_true
-    grad *= np.where(active, scale, const(0.0, y_pred))
+    (piecewise linear). Where the loss is exactly 0 (the margin) lossd returns 0.
+
+    The ``a`` term touches only the maxima, about one element per sample: the gradient is
+    ``-k y_true`` (``k`` the scale where the loss is positive) with ``k (1 - y_true) / c`` added
+    at the maxima: where the value's ``argmax`` points (ties: a second maximum equal to it).
+    """
+    others, first, neg, values = (
+        _categorical_hinge_forward(y_true, y_pred)[1] if saved is None else saved
+    )
+    classes = y_pred.shape[-1]
+    k = np.where(np.expand_dims(values, -1) > 0, scale, const(0.0, y_pred))
+    k = np.broadcast_to(k, (*y_pred.shape[:-1], 1)).reshape(-1)  # one factor per sample
+    grad = np.multiply(y_true, -scalar_if_uniform(k.reshape((*y_pred.shape[:-1], 1))))
+    rows, columns = _maxima(others.reshape(-1, classes), first.reshape(-1), neg.reshape(-1))
+    count = np.bincount(rows, minlength=k.size).astype(y_pred.dtype)
+    flat_true = y_true.reshape(-1, classes)
+    share = k[rows] / count[rows]
+    share *= const(1.0, y_pred) - flat_true[rows, columns]
+    grad.reshape(-1, classes)[rows, columns] += share  # (no position twice)
     return grad, np.zeros_like(y_pred) if hessian else None
+
+
+def _maxima(
+    scores: FloatArray, first: npt.NDArray[np.intp], top: FloatArray
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """(rows, columns) of every element of ``scores`` (2-D, overwritten then restored) equal to
+    its row's maximum ``top``, first reached at ``first``: rows whose second maximum equals the
+    first (ties) are compared in full. One pass where ``scores == top`` and ``nonzero`` take
+    three."""
+    rows = np.arange(len(scores))
+    scores[rows, first] = -np.inf
+    tied = np.flatnonzero(np.max(scores, axis=-1) == top)
+    scores[rows, first] = top
+    if tied.size == 0:
+        return rows, first
+    tie_rows, tie_columns = np.nonzero(scores[tied] == top[tied, np.newaxis])
+    single = np.ones(len(scores), dtype=bool)
+    single[tied] = False
+    return (
+        np.concatenate([rows[single], tied[tie_rows]]),
+        np.concatenate([first[single], tie_columns]),
+    )

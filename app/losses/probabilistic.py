@@ -17,6 +17,7 @@ from app.losses.numerics import (
     EPSILON,
     Derivatives,
     FloatArray,
+    add_at_indices,
     clip,
     const,
     dot,
@@ -218,6 +219,41 @@ def _pick(y_pred: FloatArray, labels: npt.NDArray[np.intp], axis: int) -> FloatA
     return picked.reshape((*shape[:axis], 1, *shape[axis + 1 :]))
 
 
+def _sparse_categorical_crossentropy_forward(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> tuple[FloatArray, tuple[npt.NDArray[np.intp], FloatArray, FloatArray, FloatArray | None]]:
+    """:func:`sparse_categorical_crossentropy`'s values and, for its derivatives, (the labels
+    as indices, ``y_pred`` at them, the sum along the class axis: of ``y_pred``, or of
+    ``exp(y_pred - max)`` from logits, and those exponentials (None for probabilities))."""
+    axis = axis % y_pred.ndim
+    _check_sparse_labels(y_true, y_pred.shape[axis], ignore_class)
+    valid = sparse_valid_mask(y_true, ignore_class)
+    labels = (
+        np.where(valid, y_true, 0).astype(np.intp) if valid is not None else y_true.astype(np.intp)
+    )
+    # Only the labelled class's log-probability is needed: the same operations as on the whole
+    # tensor (Keras sums one-hot * log_prob), applied to one element per sample.
+    picked = _pick(y_pred, labels, axis)
+    if from_logits:
+        top = np.max(y_pred, axis=axis, keepdims=True)
+        shifted = np.subtract(y_pred, top)
+        total = np.sum(np.exp(shifted, out=shifted), axis=axis, keepdims=True)
+        log_prob = (picked - top) - np.log(total)  # log_softmax at the label
+        exps: FloatArray | None = shifted
+    else:
+        total, exps = np.sum(y_pred, axis=axis, keepdims=True), None
+        with np.errstate(divide="ignore", invalid="ignore"):  # as probabilities_from
+            log_prob = np.log(clip(picked / total, EPSILON, 1.0 - EPSILON))
+    losses = -np.squeeze(log_prob, axis=axis)
+    if valid is not None:
+        losses = np.where(valid, losses, const(0.0, losses))
+    return losses, (labels, picked, total, exps)
+
+
 @loss(
     class_name="SparseCategoricalCrossentropy",
     formula="-log(clip(y_pred / sum(y_pred), 1e-7, 1 - 1e-7)[y_true])",
@@ -252,32 +288,12 @@ def sparse_categorical_crossentropy(
     >>> sparse_categorical_crossentropy(np.float32([1]), np.float32([[0.05, 0.95, 0]]))
     array([0.05129331], dtype=float32)
     """
-    axis = axis % y_pred.ndim
-    _check_sparse_labels(y_true, y_pred.shape[axis], ignore_class)
-    valid = sparse_valid_mask(y_true, ignore_class)
-    labels = (
-        np.where(valid, y_true, 0).astype(np.intp) if valid is not None else y_true.astype(np.intp)
-    )
-    # Only the labelled class's log-probability is needed: the same operations as on the whole
-    # tensor (Keras sums one-hot * log_prob), applied to one element per sample.
-    picked = _pick(y_pred, labels, axis)
-    if from_logits:
-        top = np.max(y_pred, axis=axis, keepdims=True)
-        shifted = np.subtract(y_pred, top)
-        log_sum = np.log(np.sum(np.exp(shifted, out=shifted), axis=axis, keepdims=True))
-        log_prob = (picked - top) - log_sum  # log_softmax at the label
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):  # as probabilities_from
-            log_prob = np.log(
-                clip(picked / np.sum(y_pred, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON)
-            )
-    losses = -np.squeeze(log_prob, axis=axis)
-    if valid is not None:
-        losses = np.where(valid, losses, const(0.0, losses))
-    return losses
+    return _sparse_categorical_crossentropy_forward(
+        y_true, y_pred, from_logits, ignore_class, axis
+    )[0]
 
 
-@derivatives_of(sparse_categorical_crossentropy)
+@derivatives_of(sparse_categorical_crossentropy, forward=_sparse_categorical_crossentropy_forward)
 def _sparse_categorical_crossentropy_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -286,6 +302,7 @@ def _sparse_categorical_crossentropy_derivatives(
     from_logits: bool = False,
     ignore_class: int | None = None,
     axis: int = -1,
+    saved: tuple[npt.NDArray[np.intp], FloatArray, FloatArray, FloatArray | None] | None = None,
 ) -> Derivatives:
     """:func:`categorical_crossentropy`'s derivatives with a one-hot ``t`` at the label ``l``:
 
@@ -294,53 +311,43 @@ def _sparse_categorical_crossentropy_derivatives(
     - logits: gradient ``softmax(y_pred) - [i = l]``, Hessian diagonal ``s (1 - s)``.
 
     Samples whose label is ``ignore_class`` have weight 0 in ``scale``: their derivatives are 0.
+    The sums, the picked elements and the exponentials of the softmax are the value's.
     """
     axis = axis % y_pred.ndim
-    valid = sparse_valid_mask(y_true, ignore_class)
-    labels = (
-        np.where(valid, y_true, 0).astype(np.intp) if valid is not None else y_true.astype(np.intp)
+    labels, picked, total, exps = (
+        _sparse_categorical_crossentropy_forward(y_true, y_pred, from_logits, ignore_class, axis)[1]
+        if saved is None
+        else saved
     )
     labels = np.expand_dims(labels, axis)
     if from_logits:
-        prob = softmax(y_pred, axis)
+        assert exps is not None  # the forward keeps them from logits
+        # softmax(y_pred), in the exponentials' buffer unless their layout is not C's (the
+        # labels are added through flat indices)
+        out = exps if exps.flags.c_contiguous else np.empty(exps.shape, exps.dtype)
+        prob = np.multiply(exps, const(1.0, total) / total, out=out)
         hess = None
         if hessian:
             hess = np.subtract(const(1.0, prob), prob)
             hess *= prob
             hess *= scale
-        grad = _add_at_labels(prob, labels, axis, const(-1.0, prob))
+        grad = add_at_indices(prob, labels, axis, const(-1.0, prob))
         grad *= scale
         return grad, hess
-    picked = _pick(y_pred, labels, axis)
     with np.errstate(divide="ignore", invalid="ignore"):
-        inv_sum = const(1.0, y_pred) / np.sum(y_pred, axis=axis, keepdims=True)
+        inv_sum = const(1.0, y_pred) / total
         counted = np.where(_inside(picked * inv_sum, EPSILON, 1.0 - EPSILON), scale, 0)
         counted = counted.astype(y_pred.dtype)
         at_label = np.divide(counted, picked, out=np.zeros_like(picked), where=counted != 0)
-    grad = np.empty_like(y_pred)
+    grad = np.empty(y_pred.shape, y_pred.dtype)  # C-contiguous, whatever y_pred's layout
     grad[...] = counted * inv_sum
-    grad = _add_at_labels(grad, labels, axis, -at_label)
+    grad = add_at_indices(grad, labels, axis, -at_label)
     hess = None
     if hessian:
-        hess = np.empty_like(y_pred)
+        hess = np.empty(y_pred.shape, y_pred.dtype)
         hess[...] = -counted * np.square(inv_sum)
-        hess = _add_at_labels(hess, labels, axis, at_label / picked)
+        hess = add_at_indices(hess, labels, axis, at_label / picked)
     return grad, hess
-
-
-def _add_at_labels(
-    a: FloatArray, labels: npt.NDArray[np.intp], axis: int, value: FloatArray | float
-) -> FloatArray:
-    """``a`` (in place) with ``value`` added at ``a[..., labels, ...]`` along ``axis``; ``labels``
-    and ``value`` keep ``axis`` with length 1 (3-D views, as :func:`_pick`)."""
-    shape = a.shape
-    before, after = math.prod(shape[:axis]), math.prod(shape[axis + 1 :])
-    view = a.reshape(before, shape[axis], after)
-    index = labels.reshape(before, 1, after)
-    added = np.take_along_axis(view, index, axis=1)
-    added += np.broadcast_to(value, labels.shape).reshape(before, 1, after)
-    np.put_along_axis(view, index, added, axis=1)
-    return a
 
 
 @loss(
@@ -465,28 +472,80 @@ def binary_focal_crossentropy(
     >>> binary_focal_crossentropy(np.float32([[0, 1]]), np.float32([[0.4, 0.6]]))
     array([0.08173208], dtype=float32)
     """
+    return _binary_focal_parts(
+        y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis
+    )[0]
+
+
+#: What :func:`binary_focal_crossentropy`'s derivatives take from its value: the probabilities
+#: (``sigmoid(y_pred)`` from logits), ``b`` (the clipped binary cross-entropy), ``m = 1 - p_t``
+#: and ``F = m^gamma``.
+BinaryFocalSaved = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _binary_focal_parts(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    apply_class_balancing: bool,
+    alpha: float,
+    gamma: float,
+    from_logits: bool,
+    label_smoothing: float,
+    axis: int,
+    keep: bool = False,
+) -> tuple[FloatArray, BinaryFocalSaved | None]:
+    """:func:`binary_focal_crossentropy`'s values and, with ``keep``, what its derivatives
+    need (:data:`BinaryFocalSaved`), kept in buffers of their own (two more) where the value
+    alone overwrites them."""
     y_true = _smooth_binary(y_true, label_smoothing)
     if from_logits:
         y_pred = sigmoid(y_pred)
     one = const(1.0, y_pred)
     miss = np.subtract(one, y_true)
     focal = _log_likelihood(y_true, y_pred, miss)  # -bce
+    bce = np.negative(focal) if keep else focal
     p_t = np.multiply(y_true, y_pred)
     scratch = np.subtract(one, y_pred)
     scratch *= miss
     p_t += scratch  # y p + (1 - y)(1 - p)
     np.subtract(one, p_t, out=p_t)
-    focal *= power(p_t, gamma, out=p_t)
+    modulation = power(p_t, gamma, out=None if keep else p_t)
+    focal *= modulation
     if apply_class_balancing:
         a = const(alpha, y_pred)
         np.multiply(y_true, a, out=scratch)
         miss *= one - a
         scratch += miss  # y alpha + (1 - y)(1 - alpha)
         focal *= scratch
-    return -np.mean(focal, axis=axis)  # mean(-x) = -mean(x) exactly
+    values = -np.mean(focal, axis=axis)  # mean(-x) = -mean(x) exactly
+    return values, ((y_pred, bce, p_t, modulation) if keep else None)
 
 
-@derivatives_of(binary_focal_crossentropy)
+def _binary_focal_forward(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> tuple[FloatArray, BinaryFocalSaved | None]:
+    """:func:`binary_focal_crossentropy`'s values and what its derivatives take from them."""
+    return _binary_focal_parts(
+        y_true,
+        y_pred,
+        apply_class_balancing,
+        alpha,
+        gamma,
+        from_logits,
+        label_smoothing,
+        axis,
+        keep=True,
+    )
+
+
+@derivatives_of(binary_focal_crossentropy, forward=_binary_focal_forward)
 def _binary_focal_crossentropy_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -498,6 +557,7 @@ def _binary_focal_crossentropy_derivatives(
     from_logits: bool = False,
     label_smoothing: float = 0.0,
     axis: int = -1,
+    saved: BinaryFocalSaved | None = None,
 ) -> Derivatives:
     """The element loss is ``w F(m) b(p)`` with ``m = 1 - p_t = p + y - 2 y p`` (``dm/dp =
     1 - 2y``), ``F = m^gamma``, ``b`` the clipped binary cross-entropy (``b' = (1 - y)/(1 - p)
@@ -506,24 +566,26 @@ def _binary_focal_crossentropy_derivatives(
     ``w (F' b + F b') / n``, Hessian diagonal ``w (F'' b + 2 F' b' + F b'') / n``. With
     ``from_logits``, ``p = sigmoid(y_pred)`` and the chain rule adds ``s = p (1 - p)``:
     ``l_x = l_p s`` and ``l_xx = l_pp s^2 + l_p s (1 - 2p)``.
+
+    ``p``, ``b``, ``m`` and ``F`` are the value's (two logarithms and a power not computed
+    again).
     """
+    if saved is None:
+        saved = _binary_focal_forward(
+            y_true, y_pred, apply_class_balancing, alpha, gamma, from_logits, label_smoothing, axis
+        )[1]
+        assert saved is not None
+    p, b, m, f = saved
     y = _smooth_binary(y_true, label_smoothing)
     one, two, g = const(1.0, y_pred), const(2.0, y_pred), const(gamma, y_pred)
-    p = sigmoid(y_pred) if from_logits else y_pred
     # Buffer by buffer, reused as soon as free: at 1M elements each further temporary costs
     # more in page faults than its arithmetic.
     a = clip(p, EPSILON, 1.0 - EPSILON)
-    b = np.log(a)
     r = np.subtract(one, a)
-    e = np.log(r)
-    b -= e
-    b *= y
-    b += e
-    np.negative(b, out=b)  # bce = -(log(1 - p) + y (log p - log(1 - p)))
     r *= a
     np.divide(one, r, out=r)
     r *= a == p  # 1 / (p (1 - p)), 0 where the clip holds p constant
-    d = np.subtract(a, y, out=e)  # p - y
+    d = np.subtract(a, y)  # p - y
     grad = np.multiply(d, r)  # b' = (p - y) / (p (1 - p)) = (1 - y)/(1 - p) - y/p
     hess = None
     if hessian:
@@ -532,13 +594,8 @@ def _binary_focal_crossentropy_derivatives(
         hess += np.square(d, out=d)
         hess *= r
         hess *= r  # b'' = ((p - y)^2 + y (1 - y)) / (p (1 - p))^2 = y/p^2 + (1 - y)/(1 - p)^2
-    m = np.multiply(p, -two, out=a)
-    m += one
-    m *= y
-    m += p  # 1 - p_t = p + y (1 - 2p)
-    slope = np.multiply(y, -two, out=e)
+    slope = np.multiply(y, -two, out=r)
     slope += one  # dm/dp = 1 - 2y
-    f = _power(m, gamma, out=r)  # F = m^gamma
     f1 = np.zeros_like(m) if gamma == 0.0 else _power(m, gamma - 1.0)
     f1 *= g
     f1 *= slope  # F' = gamma m^(gamma - 1) (1 - 2y)
@@ -572,7 +629,7 @@ def _binary_focal_crossentropy_derivatives(
         grad *= s
     k = per_element(scale, 1.0, y_pred, axis)
     if apply_class_balancing:
-        w = np.multiply(y, const(2.0 * alpha - 1.0, y_pred), out=e)
+        w = np.multiply(y, const(2.0 * alpha - 1.0, y_pred), out=m)  # (m is free by now)
         w += const(1.0 - alpha, y_pred)  # y alpha + (1 - y)(1 - alpha)
         w *= k
         k = w
@@ -617,19 +674,72 @@ def categorical_focal_crossentropy(
     >>> categorical_focal_crossentropy(np.float32([[0, 1, 0]]), np.float32([[0.05, 0.95, 0]]))
     array([3.205833e-05], dtype=float32)
     """
+    return _categorical_focal_parts(
+        y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis
+    )[0]
+
+
+#: What :func:`categorical_focal_crossentropy`'s derivatives take from its value, for
+#: probabilities: ``1 / S`` (``S = sum(y_pred)``), ``q = y_pred / S``, ``p = clip(q)``,
+#: ``t log p`` and ``alpha (1 - p)^gamma``.
+CategoricalFocalSaved = tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+
+
+def _categorical_focal_parts(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    alpha: float,
+    gamma: float,
+    from_logits: bool,
+    label_smoothing: float,
+    axis: int,
+    keep: bool = False,
+) -> tuple[FloatArray, CategoricalFocalSaved | None]:
+    """:func:`categorical_focal_crossentropy`'s values and, with ``keep`` and probabilities,
+    what its derivatives take (:data:`CategoricalFocalSaved`): ``q`` and ``p`` in buffers of
+    their own (two more), where the value alone clips ``q`` and then turns ``p`` into the
+    weight in place."""
     y_true = _smooth_categorical(y_true, label_smoothing, axis)
     if from_logits:
         y_pred = softmax(y_pred, axis)
-    output = probabilities_from(y_pred, axis)
+    keep = keep and not from_logits
+    if keep:  # probabilities_from's operations, with the sum and the unclipped q kept
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = np.sum(y_pred, axis=axis, keepdims=True)
+            scaled = y_pred / total
+        output = clip(scaled, EPSILON, 1.0 - EPSILON)
+    else:
+        output = probabilities_from(y_pred, axis)
     likelihood = np.log(output)
     likelihood *= y_true  # -cce
-    weight = np.subtract(const(1.0, output), output, out=output)
+    weight = np.subtract(const(1.0, output), output, out=None if keep else output)
     power(weight, gamma, out=weight)
     weight *= const(alpha, output)
-    return -dot(weight, likelihood, axis)  # sum(w * -x) = -sum(w * x) exactly
+    values = -dot(weight, likelihood, axis)  # sum(w * -x) = -sum(w * x) exactly
+    if not keep:
+        return values, None
+    with np.errstate(divide="ignore"):
+        inv_total = const(1.0, total) / total
+    return values, (inv_total, scaled, output, likelihood, weight)
 
 
-@derivatives_of(categorical_focal_crossentropy)
+def _categorical_focal_forward(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> tuple[FloatArray, CategoricalFocalSaved | None]:
+    """:func:`categorical_focal_crossentropy`'s values and what its derivatives take from them
+    (nothing from logits)."""
+    return _categorical_focal_parts(
+        y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis, keep=True
+    )
+
+
+@derivatives_of(categorical_focal_crossentropy, forward=_categorical_focal_forward)
 def _categorical_focal_crossentropy_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -640,6 +750,7 @@ def _categorical_focal_crossentropy_derivatives(
     from_logits: bool = False,
     label_smoothing: float = 0.0,
     axis: int = -1,
+    saved: CategoricalFocalSaved | None = None,
 ) -> Derivatives:
     """The loss is ``sum_j f_j(q_j)`` over the class axis, ``f(p) = -alpha t (1 - p)^gamma
     log p`` on the clipped ``p``, so
@@ -652,7 +763,17 @@ def _categorical_focal_crossentropy_derivatives(
       ``(f''_i (1 - 2 q_i) + B + 2 A - 2 f'_i) / S^2``;
     - logits (``q = softmax(y_pred)``): gradient ``q_i (f'_i - A)``, Hessian diagonal
       ``f''_i q_i^2 (1 - 2 q_i) + q_i^2 B + q_i (1 - 2 q_i) (f'_i - A)``.
+
+    For probabilities, from the value's intermediates: :func:`_categorical_focal_from_value`.
     """
+    if not from_logits:
+        if saved is None:
+            saved = _categorical_focal_forward(
+                y_true, y_pred, alpha, gamma, from_logits, label_smoothing, axis
+            )[1]
+            assert saved is not None
+        y_true = _smooth_categorical(y_true, label_smoothing, axis)
+        return _categorical_focal_from_value(y_true, scale, hessian, alpha, gamma, axis, saved)
     y_true = _smooth_categorical(y_true, label_smoothing, axis)
     one, two = const(1.0, y_pred), const(2.0, y_pred)
     inv_sum = one
@@ -720,6 +841,79 @@ def _categorical_focal_crossentropy_derivatives(
     else:
         centred *= inv_sum * scale  # (f' - A) / S
     return centred, hess
+
+
+def _categorical_focal_from_value(
+    t: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    alpha: float,
+    gamma: float,
+    axis: int,
+    saved: CategoricalFocalSaved,
+) -> Derivatives:
+    """The probabilities' derivatives from the value's ``1/S, q, p, t log p, W = alpha F``
+    (``F = (1 - p)^gamma``, ``u = 1 - p``): with ``c = [p = q]`` (0 where the clip holds),
+
+    ``f' = c (alpha gamma u^(gamma-1) t log p - W t / p)`` and
+    ``f'' = c ((t / p) (W / p + 2 alpha gamma u^(gamma-1))
+    - alpha gamma (gamma - 1) u^(gamma-2) t log p)``,
+
+    the docstring's formulas with ``alpha`` and ``F`` folded into ``W``; no logarithm again.
+    """
+    inv_sum, q, p, tlog, weight = saved
+    one, two = const(1.0, q), const(2.0, q)
+    g, a = const(gamma, q), const(alpha, q)
+    # In the saved buffers and two more: past eight 4 MB buffers the passes spill out of a
+    # 32 MB cache and each costs twice as much.
+    counted = p == q  # c
+    clipped = not counted.all()  # (else c = 1: two passes fewer)
+    ratio = np.divide(t, p)  # t / p
+    u = np.subtract(one, p)
+    if gamma != 2.0:
+        _power(u, gamma - 1.0, out=u)  # u^(gamma - 1)
+    d1 = np.multiply(weight, ratio, out=weight)  # W t / p
+    d2 = np.divide(d1, p, out=p) if hessian else None  # W t / p^2 (p is not needed again)
+    tlog *= a * g  # alpha gamma t log p
+    if d2 is not None and gamma != 0.0:
+        ratio *= u
+        ratio *= two * a * g
+        d2 += ratio  # + 2 alpha gamma u^(gamma-1) t / p
+    u *= tlog
+    u -= d1
+    d1 = u  # f' / c = alpha gamma u^(gamma-1) t log p - W t / p
+    if d2 is not None and gamma not in (0.0, 1.0):
+        curve = tlog if gamma == 2.0 else np.multiply(tlog, g - one, out=tlog)
+        if gamma != 2.0:  # times u^(gamma - 2) (u again: p's buffer holds d2 now)
+            u2 = clip(q, EPSILON, 1.0 - EPSILON)
+            np.subtract(one, u2, out=u2)
+            curve *= _power(u2, gamma - 2.0, out=u2)
+        d2 -= curve  # f'' / c
+    if clipped:
+        d1 *= counted  # f'
+    keep = np.expand_dims if q.ndim > 1 else _scalar
+    total1 = keep(dot(d1, q, axis), axis)  # A
+    hess = None
+    if d2 is not None:
+        if clipped:
+            d2 *= counted  # f''
+        # f'' (1 - 2q) - 2 (f' - A) + B = f'' - 2 (f'' q + f') + 2 A + B, B = sum(f'' q q)
+        lean = np.multiply(d2, q, out=ratio)
+        total2 = keep(dot(lean, q, axis), axis)  # B
+        lean += d1
+        lean *= two
+        d2 -= lean
+        d2 += total2 + two * total1
+        d2 *= np.square(inv_sum) * scale
+        hess = d2
+    d1 -= total1
+    d1 *= inv_sum * scale  # (f' - A) / S
+    return d1, hess
+
+
+def _scalar(a: FloatArray, axis: int) -> FloatArray:
+    """A 1-D ``y_pred``'s per-sample value (0-d) as it is: it broadcasts already."""
+    return a
 
 
 @loss(

@@ -9,6 +9,21 @@ from app.losses.options import OptionSpec
 from app.losses.spec import derivatives_of, loss
 
 
+def _cosine_similarity_forward(
+    y_true: FloatArray, y_pred: FloatArray, axis: int = -1
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray, FloatArray]]:
+    """:func:`cosine_similarity`'s values and, for its derivatives, the per-sample
+    ``(1/|y_true|, |y_pred|^2, 1/|y_pred|, <y_true, y_pred>)`` (inverse norms capped at 1/eps)."""
+    inv_true = inverse_norm(dot(y_true, y_true, axis))
+    square_sum = dot(y_pred, y_pred, axis)
+    inv_pred = inverse_norm(square_sum)
+    cross = dot(y_true, y_pred, axis)
+    with np.errstate(invalid="ignore"):  # an overflowed dot product times a zero inverse norm
+        cosine = cross * inv_true * inv_pred
+    values = -np.where((inv_true == 0) | (inv_pred == 0), const(0.0, y_pred), cosine)
+    return values, (inv_true, square_sum, inv_pred, cross)
+
+
 @loss(
     class_name="CosineSimilarity",
     aliases=("cosine_proximity", "cosine"),
@@ -27,16 +42,17 @@ def cosine_similarity(y_true: FloatArray, y_pred: FloatArray, axis: int = -1) ->
     >>> cosine_similarity(np.float32([[1, 0], [0, 1]]), np.float32([[2, 0], [1, 0]]))
     array([-1., -0.], dtype=float32)
     """
-    inv_true = inverse_norm(dot(y_true, y_true, axis))
-    inv_pred = inverse_norm(dot(y_pred, y_pred, axis))
-    with np.errstate(invalid="ignore"):  # an overflowed dot product times a zero inverse norm
-        cosine = dot(y_true, y_pred, axis) * inv_true * inv_pred
-    return -np.where((inv_true == 0) | (inv_pred == 0), const(0.0, y_pred), cosine)
+    return _cosine_similarity_forward(y_true, y_pred, axis)[0]
 
 
-@derivatives_of(cosine_similarity)
+@derivatives_of(cosine_similarity, forward=_cosine_similarity_forward)
 def _cosine_similarity_derivatives(
-    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool, axis: int = -1
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    axis: int = -1,
+    saved: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
 ) -> Derivatives:
     """With ``u = l2_normalize(y_true)``, ``N = |y_pred|`` and ``s = <u, y_pred>`` along ``axis``
     (the loss is ``-s / N``): gradient ``-u / N + s y_pred / N^3``, Hessian diagonal
@@ -44,31 +60,33 @@ def _cosine_similarity_derivatives(
     diagonal). Where ``N < eps``, ``l2_normalize`` divides by ``eps`` instead: the loss is
     linear there, gradient ``-u / eps``, Hessian 0 (``N = eps`` exactly takes the first
     branch). A zero ``y_true`` (or an overflowed norm) gives 0, as the loss does.
+
+    Computed as ``g = a y_true + b y_pred`` and ``h = b - c y_pred (2 g + b y_pred)`` with
+    per-sample ``a = -scale / (|y_true| N)``, ``b = scale s / N^3`` and ``c = 1 / N^2`` (``b``
+    and ``c`` 0 where the loss is linear), from the value's three dot products: the second
+    form is the first's ``2 u / N^3 - 3 s y_pred / N^5 = -(2 g + b y_pred) / N^2``.
     """
+    inv_true, square_sum, inv_pred, cross = (
+        _cosine_similarity_forward(y_true, y_pred, axis)[1] if saved is None else saved
+    )
     keep = np.expand_dims if y_pred.ndim > 1 else _scalar_keep
-    inv_true = keep(inverse_norm(dot(y_true, y_true, axis)), axis)
-    square_sum = keep(dot(y_pred, y_pred, axis), axis)
-    inv_pred = inverse_norm(square_sum)
-    capped = square_sum < const(EPSILON * EPSILON, y_pred)  # 1/N capped at 1/eps
     zero = const(0.0, y_pred)
-    # Three full-size buffers (u, grad, hess), every other factor per sample: on a 1000 x 1000
-    # tensor each further temporary costs more in page faults than its arithmetic.
-    u = np.multiply(y_true, inv_true * scale)  # scale folded in: the loss is linear in u
-    s = keep(dot(u, y_pred, axis), axis)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        curved = ~capped & (inv_pred > zero)  # where -s/N is not linear (or 0) in y_pred
-        inv3 = np.where(curved, inv_pred**3, zero)
-        grad = np.multiply(y_pred, s * inv3)  # s y_pred / N^3
+        # where -s/N is not linear (N >= eps: 1/N not capped) nor 0 (an overflowed norm)
+        curved = ~(square_sum < const(EPSILON * EPSILON, y_pred)) & (inv_pred > zero)
+        a = keep(-inv_true * inv_pred, axis) * scale
+        c = keep(np.where(curved, np.square(inv_pred), zero), axis)
+        b = keep(np.where(curved, cross * inv_true, zero) * inv_pred, axis) * scale * c
+        bp = np.multiply(y_pred, b)  # b y_pred
+        grad = np.multiply(y_true, a)
+        grad += bp
         hess = None
         if hessian:
-            # x (2 u / N^3 - 3 (s x / N^3) / N^2) + s / N^3, as ((-1.5 N) G + u) (2 / N^3) x + ...
-            hess = np.multiply(grad, np.where(curved, const(-1.5, y_pred) / inv_pred, zero))
-            hess += u
-            hess *= const(2.0, y_pred) * inv3
-            hess *= y_pred
-            hess += s * inv3
-        u *= -inv_pred
-        grad += u  # - u / N + s y_pred / N^3
+            bp += grad
+            bp += grad  # 2 g + b y_pred
+            bp *= y_pred
+            bp *= -c
+            hess = np.add(bp, b, out=bp)
     return grad, hess
 
 

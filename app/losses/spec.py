@@ -13,6 +13,12 @@ A loss's analytic derivatives are declared right below it, in the same module:
     def _mean_squared_error_derivatives(y_true, y_pred, scale, hessian): ...
 
 (see :data:`DerivativesFn` for the contract; ``docs/derivatives.md`` for the formulas).
+
+Where the derivatives need what the value computed on its way (a maximum, a tensor already
+multiplied out), the loss can be written as a ``forward`` function returning the values and
+those intermediates; the loss calls it and drops them, and ``@derivatives_of(loss, forward=...)``
+has the engine call it instead when derivatives are asked for, handing the intermediates on as
+``saved=`` rather than computing them twice (see :data:`ForwardFn`).
 """
 
 from __future__ import annotations
@@ -31,11 +37,17 @@ F = TypeVar("F", bound=LossFn)
 #:
 #: ``y_true`` and ``y_pred`` are aligned as for the loss itself; ``scale`` (an array broadcastable
 #: against ``y_pred``, in its dtype) is the derivative of the reduced value with respect to each
-#: per-sample loss, already expanded along the reduced axes (weights, mask and ``1 / count``).
+#: per-sample loss, already expanded along the reduced axes (weights, mask and ``1 / count``); a
+#: 0-d array when every per-sample loss weighs the same (no sample weights, no mask).
 #: The function returns ``sum_s scale_s * d per_sample_s / d y_pred`` and, when ``hessian`` is
 #: true, the diagonal of its second derivative, both shaped like ``y_pred`` and in its dtype.
 DerivativesFn = Callable[..., tuple[Any, Any]]
 D = TypeVar("D", bound=DerivativesFn)
+
+#: ``forward(y_true, y_pred, **options) -> (values, saved)``: the loss's values (what the loss
+#: function returns) and the intermediates its derivatives take as the keyword ``saved``. The
+#: derivatives own ``saved`` and may overwrite its arrays.
+ForwardFn = Callable[..., tuple[Any, Any]]
 
 #: The derivatives a loss may offer, in catalogue order.
 DERIVATIVES: tuple[str, ...] = ("gradient", "hessian_diagonal")
@@ -113,6 +125,9 @@ class LossSpec:
     sparse_labels: bool = False
     mask: Callable[..., Any] | None = field(default=None, repr=False)
     derivatives: DerivativesFn | None = field(default=None, repr=False)
+    #: The values and the intermediates ``derivatives`` takes as ``saved``, or None when they
+    #: take none (see :data:`ForwardFn`).
+    forward: ForwardFn | None = field(default=None, repr=False)
     #: ``keras`` or ``torch``: whose conventions (names, reductions, options) the loss follows.
     flavour: str = "keras"
     #: The reductions the loss takes, its default first.
@@ -204,15 +219,17 @@ def loss(
     return declare
 
 
-def derivatives_of(loss_fn: LossFn) -> Callable[[D], D]:
+def derivatives_of(loss_fn: LossFn, *, forward: ForwardFn | None = None) -> Callable[[D], D]:
     """Declare the decorated function the analytic derivatives of ``loss_fn`` (declared with
-    :func:`loss` just above it); see :data:`DerivativesFn` for its contract."""
+    :func:`loss` just above it); see :data:`DerivativesFn` for its contract. With ``forward``
+    (which ``loss_fn`` calls for its values), the derivatives also take the keyword ``saved``:
+    the intermediates ``forward`` returns beside the values (:data:`ForwardFn`)."""
 
     def declare(fn: D) -> D:
         spec = spec_of(loss_fn)
         if spec.derivatives is not None:
             raise ValueError(f"{spec.name} already has derivatives")
-        _DECLARED[loss_fn] = dataclasses.replace(spec, derivatives=fn)
+        _DECLARED[loss_fn] = dataclasses.replace(spec, derivatives=fn, forward=forward)
         return fn
 
     return declare

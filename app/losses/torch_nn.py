@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 
 from app.losses.errors import InvalidInputError, InvalidOptionError
-from app.losses.numerics import Derivatives, FloatArray, const, log_softmax
+from app.losses.numerics import (
+    Derivatives,
+    FloatArray,
+    add_at_indices,
+    const,
+    filled,
+    scalar_if_uniform,
+    zeros_pair,
+)
 from app.losses.options import OptionSpec
 from app.losses.spec import derivatives_of, loss
 
@@ -160,8 +168,9 @@ def _picked(labels: Any, ignore_index: int) -> tuple[Any, Any]:
 
 
 def _expand_classes(scale: FloatArray, like: FloatArray, axis: int = 1) -> FloatArray:
-    """``scale`` (of the ``none`` output) with the reduced class ``axis`` put back."""
-    return scale if scale.ndim == like.ndim else np.expand_dims(scale, axis)
+    """``scale`` (of the ``none`` output) with the reduced class ``axis`` put back; a 0-d
+    scale broadcasts as it is."""
+    return scale if scale.ndim in (0, like.ndim) else np.expand_dims(scale, axis)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +194,14 @@ def _mse_loss_derivatives(
 ) -> Derivatives:
     """Gradient ``2 (x - t)``, Hessian ``2``."""
     two = const(2.0, y_pred)
-    return two * scale * (y_pred - y_true), (two * scale if hessian else None)
+    return two * scale * (y_pred - y_true), (filled(two * scale, y_pred) if hessian else None)
+
+
+def _l1_forward(y_true: FloatArray, y_pred: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`l1_loss`'s output and, for its derivatives, the difference ``input - target``."""
+    _same_shape(y_true, y_pred)
+    difference = np.subtract(y_pred, y_true)
+    return np.abs(difference), difference
 
 
 @loss(
@@ -195,16 +211,23 @@ def _mse_loss_derivatives(
 )
 def l1_loss(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``|input - target|`` element by element."""
-    _same_shape(y_true, y_pred)
-    return np.abs(y_pred - y_true)
+    return _l1_forward(y_true, y_pred)[0]
 
 
-@derivatives_of(l1_loss)
+@derivatives_of(l1_loss, forward=_l1_forward)
 def _l1_loss_derivatives(
-    y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    saved: FloatArray | None = None,
 ) -> Derivatives:
-    """Gradient ``sign(x - t)`` (0 at the kink, torch's ``sgn``), Hessian 0."""
-    return scale * np.sign(y_pred - y_true), (np.zeros_like(y_pred) if hessian else None)
+    """Gradient ``sign(x - t)`` (0 at the kink, torch's ``sgn``), Hessian 0; from the value's
+    difference."""
+    difference = _l1_forward(y_true, y_pred)[1] if saved is None else saved
+    grad = np.sign(difference)  # not in place: NumPy's in-place sign is 10x slower
+    grad *= scale
+    return grad, (np.zeros_like(y_pred) if hessian else None)
 
 
 BETA = OptionSpec(
@@ -439,6 +462,44 @@ def _class_shape(like: FloatArray) -> tuple[int, ...]:
     return (1, like.shape[1]) + (1,) * (like.ndim - 2)
 
 
+def _cross_entropy_forward(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    weight: Any = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, Any, Any, FloatArray]]:
+    """:func:`cross_entropy`'s output and, for its derivatives, (``exp(input - max)`` and its
+    sum over the class axis, both from the log-softmax, the class indices with ignored ones
+    made 0 and the mask of those kept (None for class probabilities), the class weights)."""
+    classes = _class_input(y_pred)
+    w = _class_weight(weight, classes, y_pred)
+    # log_softmax (numerics.log_softmax's operations), keeping its exponentials for the softmax
+    logp = np.subtract(y_pred, np.max(y_pred, axis=1, keepdims=True))
+    exps = np.exp(logp)
+    total = np.sum(exps, axis=1, keepdims=True)
+    logp -= np.log(total)
+    ls = const(label_smoothing, y_pred)
+    if y_true.shape == y_pred.shape:  # class probabilities
+        t = y_true
+        if label_smoothing > 0:
+            t = t * (const(1.0, t) - ls) + ls / const(classes, t)
+        terms = logp * t
+        if weight is not None:
+            terms = terms * w.reshape(_class_shape(y_pred))
+        return -np.sum(terms, axis=1), (exps, total, None, None, w)
+    labels = _labels(y_true, y_pred, ignore_index)
+    picked, kept = _picked(labels, ignore_index)
+    saved = (exps, total, picked, kept, w)
+    zero = const(0.0, y_pred)
+    nll = np.where(kept, -w[picked] * _gather(logp, picked), zero)
+    if label_smoothing == 0:
+        return nll, saved
+    weighted = logp if weight is None else logp * w.reshape(_class_shape(y_pred))
+    smooth = np.where(kept, -np.sum(weighted, axis=1), zero)
+    return (const(1.0, ls) - ls) * nll + smooth * (ls / const(classes, ls)), saved
+
+
 @loss(
     **_names("CrossEntropyLoss", "cross_entropy"),
     formula="-sum_c weight_c target_c log_softmax(input)_c over the class axis 1 (target: "
@@ -458,30 +519,10 @@ def cross_entropy(
     """torch's ``cross_entropy``: ``(1 - ls) nll + ls / C * sum_c -w_c log p_c`` for class
     indices (0 where ignored); ``-sum_c w_c t'_c log p_c`` with ``t' = (1 - ls) t + ls / C``
     for class probabilities."""
-    classes = _class_input(y_pred)
-    w = _class_weight(weight, classes, y_pred)
-    logp = log_softmax(y_pred, axis=1)
-    ls = const(label_smoothing, y_pred)
-    if y_true.shape == y_pred.shape:  # class probabilities
-        t = y_true
-        if label_smoothing > 0:
-            t = t * (const(1.0, t) - ls) + ls / const(classes, t)
-        terms = logp * t
-        if weight is not None:
-            terms = terms * w.reshape(_class_shape(y_pred))
-        return -np.sum(terms, axis=1)
-    labels = _labels(y_true, y_pred, ignore_index)
-    picked, kept = _picked(labels, ignore_index)
-    zero = const(0.0, y_pred)
-    nll = np.where(kept, -w[picked] * _gather(logp, picked), zero)
-    if label_smoothing == 0:
-        return nll
-    weighted = logp if weight is None else logp * w.reshape(_class_shape(y_pred))
-    smooth = np.where(kept, -np.sum(weighted, axis=1), zero)
-    return (const(1.0, ls) - ls) * nll + smooth * (ls / const(classes, ls))
+    return _cross_entropy_forward(y_true, y_pred, weight, ignore_index, label_smoothing)[0]
 
 
-@derivatives_of(cross_entropy)
+@derivatives_of(cross_entropy, forward=_cross_entropy_forward)
 def _cross_entropy_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -490,32 +531,62 @@ def _cross_entropy_derivatives(
     weight: Any = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
+    saved: tuple[FloatArray, FloatArray, Any, Any, FloatArray] | None = None,
 ) -> Derivatives:
     """With ``p = softmax(input)`` over axis 1 and the target's effective class weights
     ``q_c`` (``w_c t'_c``; for an index ``(1 - ls) w_t [c = t] + ls w_c / C``, 0 where
     ignored) and ``S = sum_c q_c``: gradient ``S p_j - q_j``, Hessian diagonal
-    ``S p_j (1 - p_j)``."""
-    classes = _class_input(y_pred)
-    w = _class_weight(weight, classes, y_pred).reshape(_class_shape(y_pred))
-    ls = const(label_smoothing, y_pred)
-    if y_true.shape == y_pred.shape:
+    ``S p_j (1 - p_j)``.
+
+    ``p`` from the value's exponentials; for class indices, ``S = (1 - ls) w_t + ls sum(w) / C``
+    per target and the one-hot part of ``q`` is added at the targets only."""
+    exps, total, picked, kept, w = (
+        _cross_entropy_forward(y_true, y_pred, weight, ignore_index, label_smoothing)[1]
+        if saved is None
+        else saved
+    )
+    classes = y_pred.shape[1]
+    one, ls = const(1.0, y_pred), const(label_smoothing, y_pred)
+    k = _expand_classes(scale, y_pred)
+    # softmax, in the exponentials' buffer unless it is not C-contiguous (add_at_indices)
+    out = exps if exps.flags.c_contiguous else np.empty(exps.shape, exps.dtype)
+    p = np.multiply(exps, one / total, out=out)
+    w_classes = w.reshape(_class_shape(y_pred))
+    if picked is None:  # class probabilities
         t = y_true
         if label_smoothing > 0:
-            t = t * (const(1.0, t) - ls) + ls / const(classes, t)
-        q = w * t
+            t = t * (one - ls) + ls / const(classes, t)
+        q = w_classes * t
+        ks = k * np.sum(q, axis=1, keepdims=True)
+        grad = np.multiply(p, ks)
+        grad -= k * q
     else:
-        labels = _labels(y_true, y_pred, ignore_index)
-        picked, kept = _picked(labels, ignore_index)
-        onehot = np.arange(classes).reshape(_class_shape(y_pred)) == picked[:, np.newaxis]
-        q = (const(1.0, ls) - ls) * w * onehot.astype(y_pred.dtype)
+        mass = (one - ls) * w[picked]  # the one-hot part of q, at the target
+        total_q = mass + ls * np.sum(w) / const(classes, ls)  # S
+        kept_q = kept.astype(y_pred.dtype)
+        ks = scalar_if_uniform(k * (total_q * kept_q)[:, np.newaxis])
+        grad = np.multiply(p, ks)
         if label_smoothing > 0:
-            q = q + (ls / const(classes, ls)) * w
-        q = q * kept[:, np.newaxis].astype(y_pred.dtype)
-    p = np.exp(log_softmax(y_pred, axis=1))
-    s = np.sum(q, axis=1, keepdims=True)
-    k = _expand_classes(scale, y_pred)
-    grad = k * (s * p - q)
-    return grad, (k * s * p * (const(1.0, p) - p) if hessian else None)
+            grad -= k * (ls / const(classes, ls)) * w_classes * kept_q[:, np.newaxis]
+        at_target = -(k * (mass * kept_q)[:, np.newaxis])
+        add_at_indices(grad, picked[:, np.newaxis], 1, at_target)
+    if not hessian:
+        return grad, None
+    hess = np.subtract(one, p)
+    hess *= p
+    hess *= ks
+    return grad, hess
+
+
+def _nll_forward(
+    y_true: FloatArray, y_pred: FloatArray, weight: Any = None, ignore_index: int = -100
+) -> tuple[FloatArray, tuple[Any, Any, FloatArray]]:
+    """:func:`nll_loss`'s output and, for its derivatives, (the labels with ignored ones made
+    0, the mask of those kept, the class weights): the labels are checked once."""
+    w = _class_weight(weight, _class_input(y_pred), y_pred)
+    picked, kept = _picked(_labels(y_true, y_pred, ignore_index), ignore_index)
+    values = np.where(kept, -w[picked] * _gather(y_pred, picked), const(0.0, y_pred))
+    return values, (picked, kept, w)
 
 
 @loss(
@@ -530,12 +601,10 @@ def nll_loss(
     y_true: FloatArray, y_pred: FloatArray, weight: Any = None, ignore_index: int = -100
 ) -> FloatArray:
     """``-w[t] input[n, t, ...]``, 0 where ``t == ignore_index``."""
-    w = _class_weight(weight, _class_input(y_pred), y_pred)
-    picked, kept = _picked(_labels(y_true, y_pred, ignore_index), ignore_index)
-    return np.where(kept, -w[picked] * _gather(y_pred, picked), const(0.0, y_pred))
+    return _nll_forward(y_true, y_pred, weight, ignore_index)[0]
 
 
-@derivatives_of(nll_loss)
+@derivatives_of(nll_loss, forward=_nll_forward)
 def _nll_loss_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -543,15 +612,19 @@ def _nll_loss_derivatives(
     hessian: bool,
     weight: Any = None,
     ignore_index: int = -100,
+    saved: tuple[Any, Any, FloatArray] | None = None,
 ) -> Derivatives:
-    """Gradient ``-w[t]`` at the target's class (0 elsewhere and where ignored); Hessian 0."""
-    classes = _class_input(y_pred)
-    w = _class_weight(weight, classes, y_pred)
-    picked, kept = _picked(_labels(y_true, y_pred, ignore_index), ignore_index)
-    onehot = np.arange(classes).reshape(_class_shape(y_pred)) == picked[:, np.newaxis]
+    """Gradient ``-w[t]`` at the target's class (0 elsewhere and where ignored); Hessian 0.
+
+    Zeros with one element per target written in: the value reads no more than that, so the
+    zeros are most of the cost (one buffer for both, one memset)."""
+    picked, kept, w = (
+        _nll_forward(y_true, y_pred, weight, ignore_index)[1] if saved is None else saved
+    )
     per = np.where(kept, -w[picked], const(0.0, y_pred)) * scale
-    grad = onehot.astype(y_pred.dtype) * per[:, np.newaxis]
-    return grad, (np.zeros_like(y_pred) if hessian else None)
+    grad, hess = zeros_pair(y_pred, hessian)
+    add_at_indices(grad, picked[:, np.newaxis], 1, per[:, np.newaxis])  # (onto zeros: a store)
+    return grad, hess
 
 
 # ---------------------------------------------------------------------------------------------
@@ -835,6 +908,22 @@ def _multi_margin_parts(
     return np.where(others, z, const(0.0, z)), w[labels], labels
 
 
+def _multi_margin_forward(
+    y_true: FloatArray,
+    y_pred: FloatArray,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Any = None,
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, Any]]:
+    """:func:`multi_margin_loss`'s output and, for its derivatives, :func:`_multi_margin_parts`
+    (``z``, the target's weight, the labels)."""
+    z, wy, labels = _multi_margin_parts(y_true, y_pred, p, margin, weight)
+    h = np.maximum(z, const(0.0, z))
+    if p == 2:
+        h = h * h
+    return wy * np.sum(h, axis=1) / const(y_pred.shape[1], y_pred), (z, wy, labels)
+
+
 @loss(
     **_names("MultiMarginLoss", "multi_margin_loss"),
     formula="sum_{i != y} weight_y max(0, margin - input_y + input_i)^p / C, y = target",
@@ -849,14 +938,10 @@ def multi_margin_loss(
     weight: Any = None,
 ) -> FloatArray:
     """``sum_{i != y} w_y max(0, margin - x_y + x_i)^p / C``."""
-    z, wy, _ = _multi_margin_parts(y_true, y_pred, p, margin, weight)
-    h = np.maximum(z, const(0.0, z))
-    if p == 2:
-        h = h * h
-    return wy * np.sum(h, axis=1) / const(y_pred.shape[1], y_pred)
+    return _multi_margin_forward(y_true, y_pred, p, margin, weight)[0]
 
 
-@derivatives_of(multi_margin_loss)
+@derivatives_of(multi_margin_loss, forward=_multi_margin_forward)
 def _multi_margin_loss_derivatives(
     y_true: FloatArray,
     y_pred: FloatArray,
@@ -865,20 +950,31 @@ def _multi_margin_loss_derivatives(
     p: int = 1,
     margin: float = 1.0,
     weight: Any = None,
+    saved: tuple[FloatArray, FloatArray, Any] | None = None,
 ) -> Derivatives:
     """torch's backward: for each ``i != y`` with ``z_i > 0``, ``g_i = w_y (1 or 2 z_i) / C``
     and ``g_y = -sum_i g_i``; Hessian diagonal (p = 2) ``2 w_y / C`` at each such ``i`` and
-    ``2 w_y n / C`` at ``y`` (``n`` of them); 0 for p = 1."""
-    z, wy, labels = _multi_margin_parts(y_true, y_pred, p, margin, weight)
-    k = (scale * wy / const(y_pred.shape[1], y_pred))[:, np.newaxis]
-    active = (z > 0).astype(y_pred.dtype)
-    g = active if p == 1 else const(2.0, z) * z * active
-    g = g * k
-    at_label = np.arange(y_pred.shape[1]) == labels[:, np.newaxis]
-    grad = np.where(at_label, -np.sum(g, axis=1, keepdims=True), g)
+    ``2 w_y n / C`` at ``y`` (``n`` of them); 0 for p = 1.
+
+    From the value's ``z`` (0 at the target, so ``g_y`` starts at 0), the target's element
+    stored through flat indices rather than a ``where`` over the whole tensor."""
+    z, wy, labels = (
+        _multi_margin_forward(y_true, y_pred, p, margin, weight)[1] if saved is None else saved
+    )
+    zero = const(0.0, z)
+    # a factor per sample, a scalar when they are all the same (no weight: 2x faster)
+    k = scalar_if_uniform((scale * wy / const(y_pred.shape[1], y_pred))[:, np.newaxis])
+    at_target = labels[:, np.newaxis]
+    if p == 1:
+        grad = np.multiply(z > zero, k, dtype=z.dtype)
+    else:
+        grad = np.maximum(z, zero)
+        grad *= const(2.0, z) * k
+    add_at_indices(grad, at_target, 1, -np.sum(grad, axis=1, keepdims=True))
     if not hessian:
         return grad, None
     if p == 1:
         return grad, np.zeros_like(y_pred)
-    h = const(2.0, z) * active * k
-    return grad, np.where(at_label, np.sum(h, axis=1, keepdims=True), h)
+    hess = np.multiply(z > zero, const(2.0, z) * k, dtype=z.dtype)
+    add_at_indices(hess, at_target, 1, np.sum(hess, axis=1, keepdims=True))
+    return grad, hess
