@@ -161,14 +161,28 @@ def _run_torch(
             raise InvalidInputError(f"{spec.name} offers no derivatives", field="loss")
         scale = torch_derivative_scale(values, divisor, reduction)
         grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs, **saved)
+    asked = (gradient, hessian_diagonal)
+    return _with_derivatives(spec, tensors, reduction, reduced, (grad, hess), asked, pred.dtype)
+
+
+def _with_derivatives(
+    spec: LossSpec,
+    tensors: Tensors,
+    reduction: str,
+    reduced: Reduced,
+    derivatives: tuple[FloatArray | None, FloatArray | None],
+    asked: tuple[bool, bool],
+    dtype: Any,
+) -> Evaluation:
+    """The evaluation with the (gradient, Hessian diagonal) asked for, in ``dtype`` and shaped
+    as y_pred was sent (an aligned y_pred differs at most by an axis of length 1)."""
     sent = tensors.y_pred.shape
+    grad, hess = (
+        _as_sent(a, sent, dtype) if wanted else None
+        for a, wanted in zip(derivatives, asked, strict=True)
+    )
     return Evaluation(
-        spec.name,
-        tensors.dtype,
-        reduction,
-        reduced,
-        gradient=_as_sent(grad, sent, pred.dtype) if gradient else None,
-        hessian_diagonal=_as_sent(hess, sent, pred.dtype) if hessian_diagonal else None,
+        spec.name, tensors.dtype, reduction, reduced, gradient=grad, hessian_diagonal=hess
     )
 
 
@@ -196,15 +210,8 @@ def _run(
         scale = derivative_scale(values, weights, mask, reduction)
         scale = _expand(scale, _reduced_axes(kwargs, pred.ndim), pred.ndim)
         grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs, **saved)
-    sent = tensors.y_pred.shape  # the aligned y_pred differs at most by an axis of length 1
-    return Evaluation(
-        spec.name,
-        tensors.dtype,
-        reduction,
-        reduced,
-        gradient=_as_sent(grad, sent, pred.dtype) if gradient else None,
-        hessian_diagonal=_as_sent(hess, sent, pred.dtype) if hessian_diagonal else None,
-    )
+    asked = (gradient, hessian_diagonal)
+    return _with_derivatives(spec, tensors, reduction, reduced, (grad, hess), asked, pred.dtype)
 
 
 def _forward(

@@ -246,13 +246,14 @@ BETA = OptionSpec(
     options=(BETA,),
 )
 def smooth_l1_loss(y_true: FloatArray, y_pred: FloatArray, beta: float = 1.0) -> FloatArray:
-    """``0.5 z^2 / beta`` where ``z = |input - target| < beta``, else ``z - 0.5 beta``."""
-    _same_shape(y_true, y_pred)
-    z = np.abs(y_pred - y_true)
+    """``0.5 z^2 / beta`` where ``z = |input - target| < beta``, else ``z - 0.5 beta``: HuberLoss
+    with ``delta = beta``, divided by beta (torch documents it so); L1 for beta 0."""
     if beta == 0:
-        return z
-    b = const(beta, z)
-    return np.where(z < b, const(0.5, z) * z * z / b, z - const(0.5, z) * b)
+        _same_shape(y_true, y_pred)
+        return np.abs(y_pred - y_true)
+    values = huber_loss(y_true, y_pred, beta)
+    values /= const(beta, values)
+    return values
 
 
 @derivatives_of(smooth_l1_loss)
