@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from app.losses.errors import InvalidInputError, InvalidOptionError
-from app.losses.numerics import FloatArray
+from app.losses.numerics import Derivatives, FloatArray, unbuffered_rows
 from app.losses.options import bind_options
 from app.losses.reduction import (
     Reduced,
@@ -157,10 +157,8 @@ def _run_torch(
         reduced = reduce_torch(values, divisor, reduction)
         if not (gradient or hessian_diagonal):
             return Evaluation(spec.name, tensors.dtype, reduction, reduced)
-        if spec.derivatives is None:
-            raise InvalidInputError(f"{spec.name} offers no derivatives", field="loss")
         scale = torch_derivative_scale(values, divisor, reduction)
-        grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs, **saved)
+        grad, hess = _derivatives(spec, true, pred, scale, hessian_diagonal, kwargs, saved)
     asked = (gradient, hessian_diagonal)
     return _with_derivatives(spec, tensors, reduction, reduced, (grad, hess), asked, pred.dtype)
 
@@ -205,13 +203,28 @@ def _run(
         reduced = reduce(values, weights, mask, reduction)
         if not (gradient or hessian_diagonal):
             return Evaluation(spec.name, tensors.dtype, reduction, reduced)
-        if spec.derivatives is None:  # pragma: no cover - every loss in the catalogue has them
-            raise InvalidInputError(f"{spec.name} offers no derivatives", field="loss")
         scale = derivative_scale(values, weights, mask, reduction)
         scale = _expand(scale, _reduced_axes(kwargs, pred.ndim), pred.ndim)
-        grad, hess = spec.derivatives(true, pred, scale, hessian_diagonal, **kwargs, **saved)
+        grad, hess = _derivatives(spec, true, pred, scale, hessian_diagonal, kwargs, saved)
     asked = (gradient, hessian_diagonal)
     return _with_derivatives(spec, tensors, reduction, reduced, (grad, hess), asked, pred.dtype)
+
+
+def _derivatives(
+    spec: LossSpec,
+    true: FloatArray,
+    pred: FloatArray,
+    scale: FloatArray,
+    hessian: bool,
+    kwargs: dict[str, Any],
+    saved: dict[str, Any],
+) -> Derivatives:
+    """The loss's (gradient, Hessian diagonal or None). Derivatives scale rows by per-sample
+    factors, which NumPy's default buffering makes slower (:func:`unbuffered_rows`)."""
+    if spec.derivatives is None:  # pragma: no cover - every loss in the catalogue has them
+        raise InvalidInputError(f"{spec.name} offers no derivatives", field="loss")
+    with unbuffered_rows(pred.shape[-1] if pred.ndim else 0):
+        return spec.derivatives(true, pred, scale, hessian, **kwargs, **saved)
 
 
 def _forward(

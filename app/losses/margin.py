@@ -12,6 +12,7 @@ import numpy.typing as npt
 from app.losses.numerics import (
     Derivatives,
     FloatArray,
+    at_least,
     const,
     dot,
     per_element,
@@ -46,8 +47,8 @@ def hinge(
     array([0.6666667], dtype=float32)
     """
     labels = _hinge_labels(y_true, convert_binary_labels)
-    one, zero = const(1.0, y_pred), const(0.0, y_pred)
-    return np.mean(np.maximum(one - labels * y_pred, zero), axis=-1)
+    one = const(1.0, y_pred)
+    return np.mean(at_least(one - labels * y_pred, 0.0), axis=-1)  # 1 - y p is never -0.0
 
 
 @derivatives_of(hinge)
@@ -84,8 +85,8 @@ def squared_hinge(
     array([0.6666667], dtype=float32)
     """
     labels = _hinge_labels(y_true, convert_binary_labels)
-    one, zero = const(1.0, y_pred), const(0.0, y_pred)
-    return np.mean(np.square(np.maximum(one - labels * y_pred, zero)), axis=-1)
+    one = const(1.0, y_pred)
+    return np.mean(np.square(at_least(one - labels * y_pred, 0.0)), axis=-1)
 
 
 @derivatives_of(squared_hinge)

@@ -7,7 +7,8 @@ float32 request is computed in float32 throughout, as Keras does.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,10 @@ EPSILON = 1e-7
 
 #: The longest run of elements :func:`dot` hands to one BLAS dot product.
 DOT_BLOCK = 1024
+
+#: The shortest row :func:`unbuffered_rows` changes anything for: below it NumPy's buffering of
+#: per-row broadcasts pays for itself (measured: even at 300 elements, 1.8x faster at 128).
+UNBUFFERED_ROW_MIN = 384
 
 FloatArray = npt.NDArray[np.floating[Any]]
 Axes = int | tuple[int, ...] | None  # None: every axis
@@ -33,6 +38,19 @@ def const(value: float, like: FloatArray) -> Any:
 def clip(x: FloatArray, low: float, high: float) -> FloatArray:
     """``min(max(x, low), high)`` in ``x``'s dtype."""
     return np.clip(x, const(low, x), const(high, x))
+
+
+def at_least(x: FloatArray, low: float, out: FloatArray | None = None) -> FloatArray:
+    """``max(x, low)`` in ``x``'s dtype (NaN stays NaN). Computed as ``clip(x, low, inf)``:
+    NumPy's ``maximum`` against a scalar is not vectorised, ``clip`` is (0.49 against 0.19 ms
+    per 1M float32, measured). One difference: ``clip`` keeps a ``-0.0`` that ``max(-0.0, 0)``
+    turns into ``+0.0``, so callers clamp at 0 only values that cannot be ``-0.0``."""
+    return np.clip(x, const(low, x), const(math.inf, x), out=out)
+
+
+def at_most(x: FloatArray, high: float, out: FloatArray | None = None) -> FloatArray:
+    """``min(x, high)`` in ``x``'s dtype as ``clip(x, -inf, high)``; see :func:`at_least`."""
+    return np.clip(x, const(-math.inf, x), const(high, x), out=out)
 
 
 def softplus(x: FloatArray) -> FloatArray:
@@ -76,7 +94,31 @@ def inverse_norm(square_sum: FloatArray) -> FloatArray:
     """``min(1/sqrt(square_sum), 1/eps)``: the factor Keras's ``ops.normalize`` scales by."""
     with np.errstate(divide="ignore"):  # 1/sqrt(0) = inf, capped at 1/eps just below
         inv = const(1.0, square_sum) / np.sqrt(square_sum)
-    return np.minimum(inv, const(1.0 / EPSILON, square_sum))
+    return at_most(inv, 1.0 / EPSILON)
+
+
+@contextmanager
+def unbuffered_rows(row_length: int) -> Iterator[None]:
+    """Run the ufuncs inside without NumPy's buffering of per-row broadcasts over rows of
+    ``row_length`` contiguous elements.
+
+    ``x * k`` with ``x`` of shape (n, m) and a per-row ``k`` of shape (n, 1) cannot run as one
+    loop. NumPy's buffered iterator then copies the broadcast ``k`` into a buffer (8192 elements
+    by default) to make longer loops, which costs more than it saves once rows are a few hundred
+    elements long: at 1000 x 1000 float32 such an op takes 0.26 ms buffered and 0.16 ms row by
+    row in place, against 0.11 ms for ``x * x`` (measured). A buffer shorter than two rows makes
+    NumPy loop row by row. The buffer size is NumPy's per-thread (per-context) setting, so only
+    the caller's thread sees the change; results are the same elementwise, bit for bit.
+    """
+    size = 16 * math.ceil(1.5 * row_length / 16)  # NumPy wants a multiple of 16
+    if row_length < UNBUFFERED_ROW_MIN or size >= np.getbufsize():
+        yield
+        return
+    old = np.setbufsize(size)
+    try:
+        yield
+    finally:
+        np.setbufsize(old)
 
 
 def _einsum_vecdot(a: FloatArray, b: FloatArray) -> FloatArray:

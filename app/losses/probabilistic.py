@@ -966,9 +966,12 @@ def poisson(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     >>> poisson(np.float32([[1, 0]]), np.float32([[1, 2]]))  # ((1 - log 1) + (2 - 0)) / 2
     array([1.5], dtype=float32)
     """
+    terms = np.add(y_pred, const(EPSILON, y_pred))
     with np.errstate(invalid="ignore", divide="ignore"):
-        log_rate = np.log(y_pred + const(EPSILON, y_pred))
-    return np.mean(y_pred - y_true * log_rate, axis=-1)
+        np.log(terms, out=terms)  # in place: one buffer for the whole loss
+    terms *= y_true
+    np.subtract(y_pred, terms, out=terms)
+    return np.mean(terms, axis=-1)
 
 
 @derivatives_of(poisson)

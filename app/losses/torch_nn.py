@@ -24,6 +24,8 @@ from app.losses.numerics import (
     Derivatives,
     FloatArray,
     add_at_indices,
+    at_least,
+    at_most,
     const,
     filled,
     scalar_if_uniform,
@@ -293,7 +295,7 @@ def huber_loss(y_true: FloatArray, y_pred: FloatArray, delta: float = 1.0) -> Fl
     z = np.abs(y_pred - y_true)
     # c (z - c / 2) with c = min(z, delta) is both sides at once (equal at z = delta), without
     # np.where, which costs more over a random mask than the rest of the loss.
-    c = np.minimum(z, const(delta, z))
+    c = at_most(z, delta)  # z >= +0
     values = np.multiply(c, const(-0.5, c))
     values += z
     values *= c
@@ -334,9 +336,9 @@ def binary_cross_entropy(y_true: FloatArray, y_pred: FloatArray, weight: Any = N
             field="y_pred",
             index=where,
         )
-    low, one = const(-100.0, y_pred), const(1.0, y_pred)
-    log_x = np.maximum(np.log(y_pred), low)
-    log_1mx = np.maximum(np.log1p(-y_pred), low)
+    one = const(1.0, y_pred)
+    log_x = at_least(np.log(y_pred), -100.0)
+    log_1mx = at_least(np.log1p(-y_pred), -100.0)
     out = (y_true - one) * log_1mx - y_true * log_x
     return out if weight is None else out * _option_tensor(weight, "weight", y_pred)
 
@@ -765,7 +767,7 @@ def _variance(var: Any, like: FloatArray, eps: float) -> FloatArray:
                 "length 1, or one number",
                 field="options.var",
             )
-    return np.maximum(v, const(eps, like))
+    return at_least(v, eps)
 
 
 @loss(
