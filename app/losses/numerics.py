@@ -80,14 +80,22 @@ def sigmoid(x: FloatArray) -> FloatArray:
 
 def softmax(x: FloatArray, axis: int) -> FloatArray:
     """``exp(x - max) / sum(exp(x - max))`` along ``axis``."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    with unbuffered_rows(_row_length(x, axis)):
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(x: FloatArray, axis: int) -> FloatArray:
     """``x - max - log(sum(exp(x - max)))`` along ``axis`` (Keras's NumPy backend)."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    with unbuffered_rows(_row_length(x, axis)):
+        shifted = x - np.max(x, axis=axis, keepdims=True)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _row_length(x: FloatArray, axis: int) -> int:
+    """The length of the rows a per-row factor along ``axis`` is broadcast over, when they are
+    contiguous (``axis`` is the last): what :func:`unbuffered_rows` takes; 0 otherwise."""
+    return x.shape[-1] if x.ndim and axis % x.ndim == x.ndim - 1 else 0
 
 
 def inverse_norm(square_sum: FloatArray) -> FloatArray:
@@ -158,8 +166,10 @@ def dot(a: FloatArray, b: FloatArray, axis: Axes = -1) -> FloatArray:
 
 def probabilities_from(y_pred: FloatArray, axis: int) -> FloatArray:
     """Scale ``y_pred`` to sum to 1 along ``axis``, then clip to ``[eps, 1 - eps]`` (Keras)."""
-    with np.errstate(divide="ignore", invalid="ignore"):  # an all-zero row becomes NaN, as in Keras
-        scaled = y_pred / np.sum(y_pred, axis=axis, keepdims=True)
+    total = np.sum(y_pred, axis=axis, keepdims=True)
+    # an all-zero row becomes NaN, as in Keras
+    with np.errstate(divide="ignore", invalid="ignore"), unbuffered_rows(_row_length(y_pred, axis)):
+        scaled = y_pred / total
     return np.clip(scaled, const(EPSILON, scaled), const(1.0 - EPSILON, scaled), out=scaled)
 
 

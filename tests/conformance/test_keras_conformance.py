@@ -728,6 +728,39 @@ def test_cosine_similarity_axis_0(dtype: str) -> None:
     assert not np.allclose(keras_axis0, -np.ones(4))
 
 
+@pytest.mark.parametrize("name", ["binary_crossentropy", "binary_focal_crossentropy"])
+@pytest.mark.parametrize(
+    "labels",
+    ["hard", "soft_after_the_first_300", "soft_everywhere", "out_of_range"],
+)
+def test_binary_likelihood_takes_the_one_log_path_only_for_hard_labels(
+    name: str, labels: str
+) -> None:
+    """Labels all exactly 0 or 1 take one log per element (probabilistic._log_likelihood);
+    a single soft label anywhere, even past the first ones checked, takes Keras's two logs.
+    Both agree with Keras, and hard labels give exactly the elementwise formula's bits."""
+    rng = np.random.default_rng(23)
+    y_true = rng.integers(0, 2, size=(40, 30)).astype(np.float32)
+    if labels == "soft_after_the_first_300":
+        y_true[35, 7] = 0.3
+    elif labels == "soft_everywhere":
+        y_true = rng.uniform(0, 1, size=y_true.shape).astype(np.float32)
+    elif labels == "out_of_range":
+        y_true[20, 0] = 2.0
+    y_pred = rng.uniform(0, 1, size=y_true.shape).astype(np.float32)
+    y_pred[0, :4] = [0.0, 1.0, 1e-9, 1 - 1e-9]  # clipped to [eps, 1 - eps]
+    check_against_keras(name, y_true, y_pred, reduction="none")
+    if name == "binary_crossentropy":
+        p = np.clip(y_pred, np.float32(1e-7), np.float32(1 - 1e-7))
+        one = np.float32(1)
+        by_hand = -np.mean(y_true * np.log(p) + (one - y_true) * np.log(one - p), axis=-1)
+        ours = evaluate(name, y_true, y_pred, reduction="none").result.per_sample
+        if labels == "hard":
+            np.testing.assert_array_equal(ours, by_hand)
+        else:
+            np.testing.assert_allclose(ours, by_hand, rtol=1e-6)
+
+
 def test_cosine_similarity_tiny_vectors_follow_ops_normalize() -> None:
     """For vectors with norm below eps, ``ops.normalize`` (Keras's JAX/TF/torch path) caps
     1/norm at 1/eps, so the cosine shrinks towards 0; the NumPy backend's ndarray shortcut
