@@ -104,7 +104,7 @@ def _squared_hinge_derivatives(
     one, zero = const(1.0, y_pred), const(0.0, y_pred)
     m = np.multiply(labels, y_pred)
     np.subtract(one, m, out=m)
-    np.maximum(m, zero, out=m)
+    at_least(m, 0.0, out=m)  # 1 - y p is never -0.0
     k = per_element(scale, 2.0, y_pred, -1)
     grad = np.multiply(labels, m)
     grad *= -k

@@ -201,6 +201,17 @@ def zeros_pair(like: FloatArray, both: bool = True) -> tuple[FloatArray, FloatAr
     return pair[0], pair[1]
 
 
+def absolute_value_derivatives(
+    difference: FloatArray, factor: FloatArray, hessian: bool
+) -> Derivatives:
+    """The derivatives of ``factor |difference|`` in ``y_pred``, ``difference = y_pred -
+    y_true``: gradient ``factor sign(difference)``, 0 at the kink (``sign(0)``, the subgradient
+    autodiff of ``abs`` gives in JAX and torch), Hessian diagonal 0."""
+    grad = np.sign(difference)  # not in place: NumPy's in-place sign is 10x slower
+    grad *= factor
+    return grad, (np.zeros_like(grad) if hessian else None)
+
+
 def add_at_indices(
     a: FloatArray, labels: npt.NDArray[np.intp], axis: int, value: Any
 ) -> FloatArray:
