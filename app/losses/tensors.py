@@ -101,26 +101,13 @@ class Tensors:
 
 def check_finite(array: FloatArray, field: str) -> None:
     """Reject NaN and +-infinity (including values that overflow the requested dtype)."""
-    if array.dtype.kind == "f" and not _all_finite(array):
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         value = array[where]
         why = "NaN" if np.isnan(value) else "infinite (or too large for the dtype)"
         raise InvalidInputError(
             f"value is {why}; only finite numbers are accepted", field=field, index=where
         )
-
-
-def _all_finite(array: FloatArray) -> bool:
-    """Whether every element is finite. A contiguous array is first summed as squares by BLAS
-    (one read, 1.5-2x faster than ``isfinite(...).all()``, which writes a mask): a NaN or an
-    infinity makes the sum non-finite, so a finite sum clears every element. A non-finite sum
-    (or squares past the dtype's range) takes the exact test."""
-    if array.flags.c_contiguous and array.size:
-        flat = array.reshape(-1)
-        with np.errstate(over="ignore", invalid="ignore"):
-            if np.isfinite(np.dot(flat, flat)):
-                return True
-    return bool(np.isfinite(array).all())
 
 
 def _diagnose(data: Any, field: str) -> InvalidInputError:

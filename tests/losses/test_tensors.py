@@ -30,9 +30,8 @@ def test_a_non_finite_element_is_found_and_located(
     assert raised.value.index == where
 
 
-def test_finite_values_whose_squares_overflow_pass() -> None:
-    """The fast test sums squares, which overflow here (3e38^2 > float32's 3.4e38): the exact
-    test then clears them."""
+def test_finite_values_near_the_dtype_limit_pass() -> None:
+    """3e38 is finite in float32 (whose largest value is 3.4e38), though its square is not."""
     a = np.full((100, 100), 3e38, dtype=np.float32)
     a[::3] *= -1
     check_finite(a, "y_true")
