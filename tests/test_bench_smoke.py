@@ -20,7 +20,7 @@ from bench import decoding, report
 from tests.helpers import require_executable
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ["E", "E2", "P1", "P2", "T1", "T2", "T3", "T4", "P5", "P6", "S", "C1", "D"]
+TARGETS = ["E", "P1", "P2", "T1", "T2", "T3", "T4", "P5", "P6", "S", "C1", "D"]
 
 
 @pytest.mark.e2e
