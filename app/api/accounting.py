@@ -147,12 +147,14 @@ class Pace:
         """``size`` more bytes of the body arrived."""
         self.counted += size
 
-    def follow_line(self, now: float, pending: int) -> None:
+    def follow_line(self, now: float, pending: int, ended: bool) -> None:
         """A stream's line in progress now has ``pending`` bytes: the rate applies to it, from
-        the chunk it began in; with no line in progress, only the gap does."""
+        the chunk it began in; with no line in progress, only the gap does. ``ended``: a line
+        ended in this chunk, so the one in progress (most chunks end part-way through a line)
+        began in it."""
         if pending == 0:
             self.since = None
-        elif self.since is None:
+        elif self.since is None or ended:
             self.since = now
         self.counted = pending
 

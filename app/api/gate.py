@@ -444,12 +444,14 @@ class _Body:
         limits = self.limits
         self.received += len(chunk)
         if self.lines is not None:
+            finished = self.lines.lines
             try:
                 charge = self.lines.feed(chunk)
             except LineTooLongError as exc:
                 raise line_too_long(self.policy, exc) from None
             large = charge > limits.large_body_bytes
-            self.pace.follow_line(self.loop.time(), self.lines.current)
+            ended = self.lines.lines > finished
+            self.pace.follow_line(self.loop.time(), self.lines.current, ended)
         elif self.received > limits.max_body_bytes:
             raise body_too_large(self.policy, limits.max_body_bytes)
         else:

@@ -181,11 +181,13 @@ def test_a_body_must_keep_its_pace_once_its_grace_is_over() -> None:
 def test_a_streams_pace_follows_its_line_in_progress() -> None:
     pace = Pace(dataclasses.replace(LIMITS, body_timeout_s=30.0), now=None)
     assert pace.deadline(500.0) == (530.0, False)  # between lines, only the gap
-    pace.follow_line(500.0, 30)  # a line began
+    pace.follow_line(500.0, 30, ended=False)  # a line began
     assert pace.deadline(500.5) == (500.0 + 2 + 0.3, True)
-    pace.follow_line(501.0, 80)  # it grew
+    pace.follow_line(501.0, 80, ended=False)  # it grew
     assert pace.deadline(501.0) == (500.0 + 2 + 0.8, True)
-    pace.follow_line(502.0, 0)  # it ended: the next one starts its own grace
+    pace.follow_line(502.0, 0, ended=True)  # it ended: the next one starts its own grace
     assert pace.deadline(520.0) == (550.0, False)
-    pace.follow_line(520.0, 10)
+    pace.follow_line(520.0, 10, ended=False)
     assert pace.deadline(520.0) == (520.0 + 2 + 0.1, True)
+    pace.follow_line(521.0, 40, ended=True)  # it ended and another began in the same chunk
+    assert pace.deadline(521.0) == (521.0 + 2 + 0.4, True)

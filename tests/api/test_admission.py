@@ -617,6 +617,31 @@ def test_a_streams_slow_lines_are_kept_but_a_crawling_line_is_not() -> None:
     assert_released(app)
 
 
+def test_a_stream_whose_chunks_end_mid_line_keeps_going_past_the_grace() -> None:
+    """Every chunk ends part-way through a line, as most do: the line in progress is a new one
+    each time (the last ended in the chunk), so its pace starts again; the stream runs longer
+    than the grace in all, each line well within the rate."""
+    app = make_app(body_timeout_s=5.0, body_grace_s=0.2, body_min_rate=1000)
+    line = json.dumps(SEED).encode() + b"\n"
+    body = line * 8
+
+    async def mid_lines() -> AsyncIterator[bytes]:
+        step = len(line) - 7  # never a whole line, never ending at a newline
+        for start in range(0, len(body), step):
+            await asyncio.sleep(0.05)  # 0.05 s a chunk: ~0.4 s in all, twice the grace
+            yield body[start : start + step]
+
+    async def scenario() -> None:
+        answer = await send_request(
+            app, "/v1/losses/mse/stream", mid_lines, headers={"content-type": NDJSON}
+        )
+        assert answer.status == 200, answer
+        assert answer.json()["chunks"] == 8
+
+    run(scenario())
+    assert_released(app)
+
+
 def gzipped(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
