@@ -122,8 +122,9 @@ class Ticket:
 
 class Pace:
     """When the next bytes of one body must arrive (see the module's doc): within ``gap_s`` of
-    the last ones, and, from ``grace_s`` after the body (or a stream's line) began, at an average
-    of ``min_rate`` bytes/s. Times are the event loop's clock."""
+    the application asking for them, and, from ``grace_s`` after the body (or a stream's line)
+    began, at an average of ``min_rate`` bytes/s over the time the application was asking (what
+    it spent between two chunks is :meth:`exclude`d). Times are the event loop's clock."""
 
     __slots__ = ("counted", "gap_s", "grace_s", "min_rate", "since")
 
@@ -146,6 +147,13 @@ class Pace:
     def arrived(self, size: int) -> None:
         """``size`` more bytes of the body arrived."""
         self.counted += size
+
+    def exclude(self, seconds: float) -> None:
+        """Leave ``seconds`` out of the rate's time: the application took them before asking for
+        more of the body, which waited in the socket meanwhile (only the gap counts from the
+        moment it asks)."""
+        if self.since is not None:
+            self.since += seconds
 
     def follow_line(self, now: float, pending: int, ended: bool) -> None:
         """A stream's line in progress now has ``pending`` bytes: the rate applies to it, from

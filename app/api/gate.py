@@ -389,8 +389,19 @@ class _Body:
         self.more = True  # the client has more to send
         self.complete = False
         self.disconnected = False
+        self.returned_at: float | None = None  # when receive last gave the application a chunk
 
     async def receive(self) -> Message:
+        # The time the application took before asking again (a stream's batch being evaluated)
+        # is not the client's: its bytes wait in the socket meanwhile.
+        if self.returned_at is not None:
+            self.pace.exclude(self.loop.time() - self.returned_at)
+        try:
+            return await self._receive()
+        finally:
+            self.returned_at = self.loop.time()
+
+    async def _receive(self) -> Message:
         if self.complete:  # after the body, e.g. waiting for a disconnect: no timeout
             message = await self.inner()
             self.disconnected = self.disconnected or message["type"] == "http.disconnect"

@@ -191,3 +191,15 @@ def test_a_streams_pace_follows_its_line_in_progress() -> None:
     assert pace.deadline(520.0) == (520.0 + 2 + 0.1, True)
     pace.follow_line(521.0, 40, ended=True)  # it ended and another began in the same chunk
     assert pace.deadline(521.0) == (521.0 + 2 + 0.4, True)
+
+
+def test_time_the_application_keeps_a_chunk_is_not_the_clients() -> None:
+    pace = Pace(LIMITS, now=100.0)  # gap 1 s, grace 2 s, 100 bytes/s
+    pace.arrived(50)
+    assert pace.deadline(101.0) == (102.0, False)
+    pace.exclude(5.0)  # the application evaluated for 5 s before asking for more
+    assert pace.deadline(106.0) == (107.0, False)  # as at 101.0: the gap, not a late rate
+    assert pace.deadline(107.4) == (107.5, True)  # 5 s + 2 s + 50 bytes at 100 bytes/s
+    between_lines = Pace(LIMITS, now=None)
+    between_lines.exclude(5.0)  # nothing to shift: only the gap applies
+    assert between_lines.deadline(110.0) == (111.0, False)

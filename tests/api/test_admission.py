@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import gzip
 import json
+import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from app.api import inflate
+from app.api import inflate, ndjson
 from app.api.accounting import Admission
+from app.api.routes import stream as stream_route
 from app.main import create_app
 from app.settings import Settings
 from tests.helpers import SEED, SEED_MSE, assert_problem
@@ -637,6 +639,44 @@ def test_a_stream_whose_chunks_end_mid_line_keeps_going_past_the_grace() -> None
         )
         assert answer.status == 200, answer
         assert answer.json()["chunks"] == 8
+
+    run(scenario())
+    assert_released(app)
+
+
+def test_a_stream_is_not_cut_for_the_time_its_own_evaluation_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a batch is evaluated and the next one is full, the stream reads no more of the
+    body: that time, longer than the grace here, is the server's, not the client's, and a line
+    in progress across it is not cut."""
+    app = make_app(body_timeout_s=5.0, body_grace_s=0.2, body_min_rate=1000)
+    monkeypatch.setattr(ndjson, "MAX_BATCH_BYTES", 1)  # one chunk a batch: the body waits
+    original = stream_route.for_each_line
+
+    async def slow_lines(receive: Any, evaluate: Any) -> None:
+        def slow(number: int, line: Any) -> None:
+            time.sleep(0.3)  # longer than the grace
+            evaluate(number, line)
+
+        await original(receive, slow)
+
+    monkeypatch.setattr(stream_route, "for_each_line", slow_lines)
+    line = json.dumps(SEED).encode() + b"\n"
+    body = line * 3
+
+    async def mid_lines() -> AsyncIterator[bytes]:
+        step = len(line) - 7
+        for start in range(0, len(body), step):
+            await asyncio.sleep(0.01)
+            yield body[start : start + step]
+
+    async def scenario() -> None:
+        answer = await send_request(
+            app, "/v1/losses/mse/stream", mid_lines, headers={"content-type": NDJSON}
+        )
+        assert answer.status == 200, answer
+        assert answer.json()["chunks"] == 3
 
     run(scenario())
     assert_released(app)
