@@ -5,11 +5,12 @@
     make bench BENCH_ARGS=--quick
     python -m bench --only json small --results /tmp/RESULTS.md
 
-The engine against Keras's NumPy backend (``bench/engine_vs_keras.py``) runs first, then the other
-benchmarks (``bench/http_bench.py``), each starting its own servers, and the derivatives against
-the loss value in-process (``bench/derivatives.py``). ``bench/README.md`` says what each target
-(E, P1, T1, P2, T2, T3, T4, P5, P6, S, C1, D) measures. The exit status is 0 whatever the
-verdicts (targets are measured, not asserted); it is 1 only when a benchmark fails to run.
+The engine against Keras's NumPy backend (``bench/engine_vs_keras.py``) and the derivatives
+against the loss value (``bench/derivatives.py``) run first, in-process, then the other
+benchmarks (``bench/http_bench.py``), each starting its own servers. ``bench/README.md`` says
+what each target (E, P1, T1, P2, T2, T3, T4, P5, P6, S, C1, D) measures. The exit status is 0
+whatever the verdicts (targets are measured, not asserted); it is 1 only when a benchmark fails
+to run.
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only or "engine" in args.only:
         sections.append(engine_section(args.quick, args.tiny))  # calls keep_freed_memory()
     keep_freed_memory()  # glibc's malloc as a lossd worker runs it (app/runtime.py)
+    # In-process like E, so before the HTTP benchmarks fill this process's heap with their
+    # bodies (390 MB of JSON for the sweep): after them, the same engine calls measured up to
+    # 1.8x slower, the derivatives' many fresh buffers most.
+    if not args.only or "derivatives" in args.only:
+        section = derivatives_section(args.quick, args.tiny)
+        section.print()
+        sections.append(section)
     for name, bench in http_bench.BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
@@ -80,10 +88,6 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             broken.append(name)
             continue
-        section.print()
-        sections.append(section)
-    if not args.only or "derivatives" in args.only:
-        section = derivatives_section(args.quick, args.tiny)
         section.print()
         sections.append(section)
     report.summary(sections)
