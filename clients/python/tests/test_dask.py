@@ -96,6 +96,37 @@ def test_what_cannot_be_split_is_refused(url: str) -> None:
     assert split.mean == pytest.approx(0.0, abs=1e-6) and split.count == 2
 
 
+def test_a_dask_array_option_is_split_with_the_samples(url: str) -> None:
+    """torch's GaussianNLLLoss with a variance per element: given as a Dask array, each block
+    gets its own rows of it. Expected: the loss by hand, 0.5 (log v + (x - t)^2 / v) with
+    v = max(var, 1e-6), averaged over every element (torch's mean)."""
+    rng = np.random.default_rng(5)
+    target, prediction = rng.normal(size=(2, 90, 3))
+    var = rng.uniform(0.5, 2.0, size=(90, 3))
+    var[0, 0] = 1e-9  # clamped to eps
+    v = np.maximum(var, 1e-6)
+    expected = float(np.mean(0.5 * (np.log(v) + (prediction - target) ** 2 / v)))
+    result = lossd_dask.evaluate(
+        url, "torch.nn.GaussianNLLLoss", da.from_array(target, chunks=25),
+        da.from_array(prediction, chunks=40), options={"var": da.from_array(var, chunks=7)},
+        dtype="float64",
+    )  # fmt: skip
+    assert result.chunks == 3 and result.count == 270  # y_pred's blocks; torch's divisor
+    assert result.mean == pytest.approx(expected, rel=1e-12)
+    # Any other option goes whole to every block.
+    homoscedastic = lossd_dask.evaluate(
+        url, "torch.nn.GaussianNLLLoss", target, da.from_array(prediction, chunks=40),
+        options={"var": 2.0}, dtype="float64",
+    )  # fmt: skip
+    by_hand = np.mean(0.5 * (np.log(2.0) + (prediction - target) ** 2 / 2.0))
+    assert homoscedastic.mean == pytest.approx(float(by_hand), rel=1e-12)
+    with pytest.raises(ValueError, match="first axis"):
+        lossd_dask.evaluate(
+            url, "torch.nn.GaussianNLLLoss", target, prediction,
+            options={"var": da.from_array(var[:10])},
+        )  # fmt: skip
+
+
 def test_20_million_pairs_on_a_local_cluster(start_server: Callable[..., str]) -> None:
     """At least 20M (y_true, y_pred) pairs generated lazily on two Dask worker processes,
     evaluated by a two-worker lossd; only totals reach the driver."""

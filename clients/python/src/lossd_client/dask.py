@@ -64,19 +64,23 @@ def _block(
     y_true: npt.NDArray[Any],
     y_pred: npt.NDArray[Any],
     sample_weight: npt.NDArray[Any] | None,
-    *,
+    *option_blocks: npt.NDArray[Any],
     settings: Mapping[str, Any],
     totals: bool,
 ) -> npt.NDArray[Any]:
     client = _client(
         _pick(settings["urls"]), settings["api_key"], settings["timeout"], settings["retries"]
     )
+    options = settings["options"]
+    if option_blocks:  # this block's rows of the options split with the samples
+        split = dict(zip(settings["split_options"], option_blocks, strict=True))
+        options = {**(options or {}), **split}
     result = client.evaluate(
         settings["loss"],
         y_true,
         y_pred,
         sample_weight if sample_weight is not None else settings["scalar_weight"],
-        options=settings["options"],
+        options=options,
         reduction=settings["reduction"],
         dtype=settings["dtype"],
         per_sample=not totals,
@@ -128,6 +132,10 @@ def evaluate(
     ``Σ sum / Σ count``. ``per_sample=True`` returns instead a lazy Dask array of the per-sample
     losses (for losses that reduce the last axis), one task per block.
 
+    ``options`` go whole to every block, but for an option given as a Dask array: that one is
+    split with the samples (its first axis, which must have as many rows as ``y_pred``), as a
+    torch GaussianNLLLoss's per-element ``var`` must be.
+
     Losses that reduce across samples cannot be split: ``dice`` and ``tversky`` without an
     ``axis`` option (one value for the whole batch) raise ``ValueError``.
     """
@@ -165,10 +173,22 @@ def evaluate(
             weight = _as_dask(sample_weight)
             weight = weight.rechunk({0: rows, **{axis: -1 for axis in range(1, weight.ndim)}})
 
+    split = {name: opt for name, opt in (options or {}).items() if isinstance(opt, da.Array)}
+    for name, array in split.items():
+        if array.ndim == 0 or array.shape[0] != y_pred.shape[0]:
+            raise ValueError(
+                f"options[{name!r}] is a Dask array, so it is split with the samples: its first "
+                f"axis must have y_pred's {y_pred.shape[0]} rows, not shape {array.shape}; give "
+                "a NumPy array to send it whole to every block"
+            )
+        split[name] = array.rechunk({0: rows, **{axis: -1 for axis in range(1, array.ndim)}})
+    whole = {name: opt for name, opt in (options or {}).items() if name not in split}
+
     settings = {
         "urls": urls,
         "loss": loss,
-        "options": dict(options) if options else None,
+        "options": whole or None,
+        "split_options": tuple(split),
         "reduction": reduction,
         "dtype": dtype,
         "api_key": api_key,
@@ -179,7 +199,8 @@ def evaluate(
     }
     # Index names for blockwise: "a" is the sample axis, blocked alike in every argument; the
     # other axes are one chunk each, y_pred's kept in the per-sample output but its last,
-    # y_true's and the weight's contracted (their single chunks passed whole).
+    # y_true's, the weight's and the split options' contracted (their single chunks passed
+    # whole).
     pred_ind = ("a", *(f"p{i}" for i in range(1, y_pred.ndim)))
     true_ind = ("a", *(f"t{i}" for i in range(1, y_true.ndim)))
     arguments: list[Any] = [y_true, true_ind, y_pred, pred_ind]
@@ -187,6 +208,8 @@ def evaluate(
         arguments += [weight, ("a", *(f"w{i}" for i in range(1, weight.ndim)))]
     else:
         arguments += [None, None]
+    for number, array in enumerate(split.values()):
+        arguments += [array, ("a", *(f"o{number}_{i}" for i in range(1, array.ndim)))]
 
     if per_sample:
         out_dtype = np.float64 if dtype == "float64" else np.float32
