@@ -599,6 +599,7 @@ def _nll_forward(
     doc="Negative log-likelihood of log-probabilities (N, C, d1, ...) and class indices; "
     "ignore_index'ed targets add nothing and are not counted.",
     options=(WEIGHT_CLASSES, IGNORE_INDEX),
+    sparse_labels=True,
     divisor=_nll_divisor,
 )
 def nll_loss(
@@ -933,6 +934,7 @@ def _multi_margin_forward(
     formula="sum_{i != y} weight_y max(0, margin - input_y + input_i)^p / C, y = target",
     doc="Multi-class hinge loss of scores (N, C) and class indices (N,): one value per sample.",
     options=(P_MARGIN, MARGIN_MULTI, WEIGHT_CLASSES),
+    sparse_labels=True,
 )
 def multi_margin_loss(
     y_true: FloatArray,

@@ -53,6 +53,20 @@ def test_metadata_gives_sparse_labels_as_int64() -> None:
     assert metadata.parameters is not None and metadata.parameters["from_logits"] is False
 
 
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("torch.nn.NLLLoss", ("INT64", [-1])),  # class indices only
+        ("torch.nn.MultiMarginLoss", ("INT64", [-1])),
+        ("torch.nn.CrossEntropyLoss", ("FP32", [-1, -1])),  # indices or probabilities
+        ("torch.nn.MSELoss", ("FP32", [-1, -1])),
+    ],
+)
+def test_torch_class_index_targets_are_int64(name: str, label: tuple[str, list[int]]) -> None:
+    metadata = model_metadata(find_model(name))
+    assert (metadata.inputs[0].datatype, metadata.inputs[0].shape) == label
+
+
 def test_parameters_split_into_options_reduction_and_dtype() -> None:
     spec = find_model("huber")
     parameters = {"delta": 0.5, "reduction": "sum", "dtype": "FP64", "binary_data_output": True}
