@@ -461,3 +461,19 @@ def test_torch_names_resolve() -> None:
             f"torch.{fn}",
         ):
             assert resolve(name) is spec
+
+
+def test_hinge_embedding_where_margin_minus_input_overflows() -> None:
+    """lossd computes HingeEmbeddingLoss with its masks as factors; where ``margin - input``
+    overflows to inf under a mask of 0, that would give NaN (inf * 0) where torch's ``where``
+    gives 0. Checked against torch itself, in float32."""
+    x = np.float32([[-3e38, -3e38, 1.0, 2.0]])
+    t = np.float32([[1.0, -1.0, 1.0, -1.0]])
+    ours = evaluate(
+        "torch.nn.HingeEmbeddingLoss", t, x, options={"margin": 3e38}, reduction="none"
+    ).result.per_sample
+    want = F.hinge_embedding_loss(
+        torch.from_numpy(x), torch.from_numpy(t), margin=3e38, reduction="none"
+    ).numpy()
+    assert np.isinf(want[0, 1]) and want[0, 0] == np.float32(-3e38)  # what makes it an edge
+    np.testing.assert_array_equal(ours, want)
