@@ -247,14 +247,29 @@ BETA = OptionSpec(
     options=(BETA,),
 )
 def smooth_l1_loss(y_true: FloatArray, y_pred: FloatArray, beta: float = 1.0) -> FloatArray:
-    """``0.5 z^2 / beta`` where ``z = |input - target| < beta``, else ``z - 0.5 beta``: HuberLoss
-    with ``delta = beta``, divided by beta (torch documents it so); L1 for beta 0."""
+    """``0.5 z^2 / beta`` where ``z = |input - target| < beta``, else ``z - 0.5 beta``; L1 for
+    beta 0.
+
+    Both sides in torch's order of operations (so where ``0.5 z^2`` overflows, lossd answers
+    torch's inf too), picked by multiplying with the masks: ``np.where`` over a random mask
+    costs more than the rest of the loss. A side that is not finite where the other is picked
+    would make NaN (``inf * 0``): then the sides are picked with ``np.where`` instead."""
+    _same_shape(y_true, y_pred)
+    z = np.abs(y_pred - y_true)
     if beta == 0:
-        _same_shape(y_true, y_pred)
-        return np.abs(y_pred - y_true)
-    values = huber_loss(y_true, y_pred, beta)
-    values /= const(beta, values)
-    return values
+        return z
+    b = const(beta, z)
+    inside = z < b
+    with np.errstate(over="ignore", invalid="ignore"):
+        quadratic = np.multiply(z, const(0.5, z))
+        quadratic *= z
+        quadratic /= b
+        linear = np.subtract(z, const(0.5 * beta, z))
+        values = np.multiply(quadratic, inside)
+        values += np.multiply(linear, ~inside)
+    if np.isfinite(values).all():
+        return values
+    return np.where(inside, quadratic, linear)
 
 
 @derivatives_of(smooth_l1_loss)
@@ -262,11 +277,23 @@ def _smooth_l1_loss_derivatives(
     y_true: FloatArray, y_pred: FloatArray, scale: FloatArray, hessian: bool, beta: float = 1.0
 ) -> Derivatives:
     """torch's backward: ``d / beta`` where ``|d| < beta`` (``d = x - t``), else ``sign(d)``
-    (``sign`` alone for beta 0); Hessian ``[|d| < beta] / beta`` (0 for beta 0): HuberLoss's
-    derivatives with ``delta = beta``, divided by beta, as the values are."""
+    (``sign`` alone for beta 0); Hessian ``[|d| < beta] / beta`` (0 for beta 0). The gradient
+    is ``clip(d / beta, -1, 1)``, the same numbers (``d / beta`` rounds to +-1 only at or past
+    beta, or just below it, where torch's quotient rounds to +-1 as well)."""
+    d = y_pred - y_true
     if beta == 0:
-        return _l1_loss_derivatives(y_true, y_pred, scale, hessian)
-    return _huber_loss_derivatives(y_true, y_pred, scale / const(beta, y_pred), hessian, beta)
+        return absolute_value_derivatives(d, scale, hessian)
+    b = const(beta, d)
+    with np.errstate(over="ignore"):
+        grad = np.divide(d, b)
+    np.clip(grad, const(-1.0, d), const(1.0, d), out=grad)
+    grad *= scale
+    if not hessian:
+        return grad, None
+    hess = np.abs(d, out=d)
+    hess = np.multiply(hess < b, scale, dtype=d.dtype)  # 0, not inf * 0, outside
+    hess /= b
+    return grad, hess
 
 
 DELTA = OptionSpec(

@@ -477,3 +477,21 @@ def test_hinge_embedding_where_margin_minus_input_overflows() -> None:
     ).numpy()
     assert np.isinf(want[0, 1]) and want[0, 0] == np.float32(-3e38)  # what makes it an edge
     np.testing.assert_array_equal(ours, want)
+
+
+@pytest.mark.parametrize("beta", [1e-45, 1e-30, 3e38])
+def test_smooth_l1_with_an_extreme_beta_matches_torch(beta: float) -> None:
+    """A subnormal or huge beta, in float32: the value and gradient against torch and
+    torch.autograd (lossd forms d / beta first, so a subnormal beta neither underflows the value
+    nor overflows the gradient's scale)."""
+    x = np.float32([[0.7, -2.0, 0.0, 5e-39, 1e30]])
+    t = np.float32([[0.0, 0.5, 0.0, 0.0, -1e30]])
+    got = evaluate(
+        "torch.nn.SmoothL1Loss", t, x, options={"beta": beta}, reduction="sum", gradient=True
+    )
+    pred = torch.from_numpy(x).requires_grad_(True)
+    want = F.smooth_l1_loss(pred, torch.from_numpy(t), beta=beta, reduction="none")
+    want.sum().backward()
+    np.testing.assert_allclose(got.result.per_sample, want.detach().numpy(), **TOL["float32"])
+    np.testing.assert_allclose(got.gradient, pred.grad.numpy(), **TOL["float32"])
+    assert np.isfinite(got.gradient).all()
