@@ -18,9 +18,10 @@ hold, and what a body is charged. :mod:`app.api.gate` applies it to each request
   beside it;
 - **pace** (:class:`Pace`): what a body holds, it holds only as long as it keeps arriving: each
   gap at most ``LOSSD_BODY_TIMEOUT_S``, and, after ``LOSSD_BODY_GRACE_S``, on average at least
-  ``LOSSD_BODY_MIN_RATE`` bytes/s (so a body of N bytes has grace + N / rate seconds in all). A
-  stream is long-lived by design: no total, but its line in progress (what it holds) must
-  arrive at that rate, and between lines only the gap applies.
+  ``LOSSD_BODY_MIN_RATE`` bytes/s (so a body of N bytes has grace + N / rate seconds in all,
+  not counting the time the application keeps a chunk before asking for the next). A stream is
+  long-lived by design: no total, but its line in progress (what it holds) must arrive at that
+  rate, and between lines only the gap applies.
 
 Decoding multiplies memory (a JSON body is parsed into Python objects before it becomes NumPy
 arrays): peak RSS per worker is about 70 MB + F x max(LOSSD_MAX_INFLIGHT_BYTES,

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from app.losses import LOSSES, evaluate, resolve
+from app.losses.probabilistic import _product_if_hard
 
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.conformance
@@ -749,6 +750,9 @@ def test_binary_likelihood_takes_the_one_log_path_only_for_hard_labels(
         y_true[20, 0] = 2.0
     y_pred = rng.uniform(0, 1, size=y_true.shape).astype(np.float32)
     y_pred[0, :4] = [0.0, 1.0, 1e-9, 1 - 1e-9]  # clipped to [eps, 1 - eps]
+    # the path taken: one log only for hard labels (both give these bits for hard labels)
+    one_log = _product_if_hard(y_true, np.float32(1) - y_true) is not None
+    assert one_log == (labels == "hard")
     check_against_keras(name, y_true, y_pred, reduction="none")
     if name == "binary_crossentropy":
         p = np.clip(y_pred, np.float32(1e-7), np.float32(1 - 1e-7))

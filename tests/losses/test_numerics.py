@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.losses import evaluate
-from app.losses.numerics import DOT_BLOCK, dot
+from app.losses import LOSSES, evaluate, numerics
+from app.losses.numerics import DOT_BLOCK, at_least, at_most, dot, unbuffered_rows
 
 
 def rng() -> np.random.Generator:
@@ -97,3 +97,54 @@ def test_cosine_of_vectors_whose_squared_norm_overflows_is_zero_not_nan() -> Non
     y_pred = np.float32([[3e19, 3e19], [1.0, 1.0], [2.0, 4.0]])
     ours = evaluate("cosine", y_true, y_pred, reduction="none").result.per_sample
     np.testing.assert_allclose(ours, [0.0, 0.0, -1.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_at_least_and_at_most_are_max_and_min(dtype: type) -> None:
+    """clip against one bound: NaN and infinities as max/min give them; a -0.0 is kept (max
+    would give +0.0, which compares equal)."""
+    x = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1.5, 2.5, 1e-40], dtype=dtype)
+    for ours, plain in ((at_least(x, 0.0), np.maximum(x, 0)), (at_most(x, 0.0), np.minimum(x, 0))):
+        assert ours.dtype == x.dtype
+        np.testing.assert_array_equal(ours, plain)  # NaN equals NaN here, -0.0 equals 0.0
+    assert np.signbit(at_least(x, 0.0)[3]) and np.isnan(at_most(x, 1.0)[0])
+    out = x.copy()
+    assert at_least(out, 1.0, out=out) is out and out[2] == np.inf and out[5] == 1.0
+
+
+def test_unbuffered_rows_sets_numpys_buffer_and_restores_it() -> None:
+    default = np.getbufsize()
+    with unbuffered_rows(1000):
+        assert np.getbufsize() == 1504  # 1.5 rows, a multiple of 16: under two rows
+    assert np.getbufsize() == default
+    with unbuffered_rows(100):  # short rows: NumPy's buffering pays, nothing changes
+        assert np.getbufsize() == default
+    with pytest.raises(RuntimeError), unbuffered_rows(1000):
+        raise RuntimeError("a loss failing inside")
+    assert np.getbufsize() == default
+
+
+def test_derivatives_are_the_same_bits_with_and_without_row_buffering(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every Keras loss's derivatives at 6 x 1000 (rows long enough for unbuffered_rows to act),
+    against the same with it switched off: unbuffered_rows changes how NumPy loops, not what it
+    computes."""
+    r = rng()
+    y_true = r.uniform(0.05, 0.95, size=(6, 1000)).astype(np.float32)
+    y_pred = r.uniform(0.05, 0.95, size=(6, 1000)).astype(np.float32)
+
+    def run(name: str) -> Any:
+        labels = np.argmax(y_true, axis=-1).astype(np.float32)
+        true = labels if "sparse" in name else y_true
+        return evaluate(name, true, y_pred, gradient=True, hessian_diagonal=True)
+
+    for spec in LOSSES:
+        fast = run(spec.name)
+        with monkeypatch.context() as patch:
+            patch.setattr(numerics, "UNBUFFERED_ROW_MIN", 10**9)
+            plain = run(spec.name)
+        np.testing.assert_array_equal(fast.gradient, plain.gradient, err_msg=spec.name)
+        np.testing.assert_array_equal(
+            fast.hessian_diagonal, plain.hessian_diagonal, err_msg=spec.name
+        )
