@@ -67,7 +67,10 @@ RUN (getent group lossd || groupadd --gid 10001 lossd) \
 COPY --from=builder /opt/venv /opt/venv
 
 # Every LOSSD_* setting can be overridden at run time (docker run -e LOSSD_WORKERS=4 ...).
+# glibc.malloc.hugetlb=1: large bodies on transparent huge pages (docs/memory.md); set here, so
+# `lossd serve` need not restart itself to set it.
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LOSSD_HOST=0.0.0.0 \

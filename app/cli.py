@@ -27,7 +27,7 @@ from app.errors import CLI, report
 from app.losses import CATALOGUE, REDUCTIONS, LossError, LossSpec, evaluate
 from app.observability.serve import prepare_metrics_dir, uvicorn_logging
 from app.results import dumps, evaluation_fields
-from app.runtime import exit_zero_on_sigterm
+from app.runtime import exit_zero_on_sigterm, restart_with_huge_pages
 from app.settings import Settings, get_settings
 
 ENV_PREFIX = "LOSSD_"
@@ -176,8 +176,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Start uvicorn on ``app.main:app`` with the resolved settings."""
-    settings = serve_settings(args)
+    """Start uvicorn on ``app.main:app`` with the resolved settings (first restarting once with
+    glibc's malloc on transparent huge pages, unless ``GLIBC_TUNABLES`` is set)."""
+    settings = serve_settings(args)  # bad settings are refused before any restart
+    restart_with_huge_pages()
     import uvicorn  # only here: `losses` and `eval` should not pay for importing the server
 
     prepare_metrics_dir(settings.workers)  # before uvicorn spawns the workers that inherit it

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -126,3 +126,35 @@ def keep_freed_memory(
     return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(
         mallopt(M_TRIM_THRESHOLD, trim_threshold)
     )
+
+
+#: glibc's tunable (2.35 and later) that has malloc ask the kernel for transparent huge pages
+#: (``madvise(MADV_HUGEPAGE)``) on the memory it maps; older versions ignore it.
+HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb=1"
+
+
+def huge_page_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """``environ`` with ``GLIBC_TUNABLES`` set to :data:`HUGE_PAGES_TUNABLE`, or None when a
+    restart would change nothing: not Linux with glibc, or ``GLIBC_TUNABLES`` already set (the
+    operator's choice stands, and a restarted process finds it set).
+
+    Why: a large body is gathered into a buffer that glibc maps afresh (past the 16 MiB mmap
+    threshold), and every 4 KiB page of it faults on first touch: 20,000 faults and 70 ms for an
+    80 MB body here, 34 ms with huge pages, and 1e7 float32 pairs over /v2 went from 13-19 to
+    9 ns a pair, the JSON ones from 135-150 to 103 ns, with the same peak RSS (T3, P5). Tunables
+    are read when a process starts, so ``lossd serve`` restarts itself once with it set."""
+    if "GLIBC_TUNABLES" in environ or _glibc_mallopt() is None:
+        return None
+    return {**environ, "GLIBC_TUNABLES": HUGE_PAGES_TUNABLE}
+
+
+def restart_with_huge_pages() -> None:
+    """Replace this process by the same command with :func:`huge_page_environment`'s
+    environment (same PID, so a supervisor sees nothing), when that changes anything; else
+    return. Call it before anything starts (no thread, socket or output yet)."""
+    environ = huge_page_environment(os.environ)
+    if environ is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, sys.orig_argv, environ)

@@ -324,7 +324,8 @@ def test_losses_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.fixture
 def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """No LOSSD_* variables (restored afterwards), fresh settings, and uvicorn.run recorded."""
+    """No LOSSD_* variables (restored afterwards), fresh settings, and uvicorn.run and the
+    restart recorded."""
     # serve exports its flags (LOSSD_*) and a metrics directory (PROMETHEUS_MULTIPROC_DIR) for
     # its workers; set each variable before deleting it, since delenv alone records nothing to
     # undo for a variable that was not there, and the exports would leak into later tests
@@ -341,6 +342,8 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         calls.update(kwargs)
 
     monkeypatch.setattr("uvicorn.run", fake_run)
+    # The restart with huge pages replaces the process (os.execve): here it is only recorded.
+    monkeypatch.setattr("app.cli.restart_with_huge_pages", lambda: calls.update(restarted=True))
     # Several workers go through app.supervisor instead; record them the same way.
     monkeypatch.setattr(
         "app.supervisor.run_workers",
@@ -355,6 +358,7 @@ def test_serve_defaults(clean_settings: dict[str, Any]) -> None:
     assert main(["serve"]) == 0
     # uvicorn's own lines as JSON like lossd's (LOSSD_LOG_FORMAT=json), its access log off
     log_config = clean_settings.pop("log_config")
+    assert clean_settings.pop("restarted") is True  # app.runtime.restart_with_huge_pages
     assert log_config["formatters"]["default"] == {"()": "app.observability.logs.JsonFormatter"}
     # the defaults the README documents
     assert clean_settings == {

@@ -4,17 +4,23 @@ modules stay free of the web framework."""
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from app.main import create_app
-from app.runtime import keep_freed_memory, limit_malloc_arenas
+from app.runtime import huge_page_environment, keep_freed_memory, limit_malloc_arenas
 from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_an_exit_signal_turns_readiness_off_at_once() -> None:
@@ -118,3 +124,44 @@ def test_process_modules_import_no_web_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_huge_pages_are_asked_for_unless_the_environment_says() -> None:
+    glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+    environ = huge_page_environment({"PATH": "/bin"})
+    if not glibc:
+        assert environ is None
+        return
+    assert environ == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    # any GLIBC_TUNABLES, even empty, is the operator's (and a restarted process's): no restart
+    assert huge_page_environment({"GLIBC_TUNABLES": ""}) is None
+
+
+def test_lossd_serve_restarts_itself_once_with_huge_pages(tmp_path: Path) -> None:
+    """A real ``lossd serve``: its process (the same PID) ends up with the tunable set."""
+    if huge_page_environment({}) is None:
+        pytest.skip("not Linux with glibc")
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        env={**env, "LOSSD_LOG_LEVEL": "warning"},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+        assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in environ
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
