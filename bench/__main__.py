@@ -147,7 +147,7 @@ def engine_section(quick: bool, tiny: bool) -> report.Section:
     section.notes.append(
         f"without a target, lossd's malloc settings for both: {_slowest(tuned.values(), goal)[0]}; "
         "the losses bound by NumPy's float32 log (cross-entropies, poisson, kl_divergence) come "
-        "near 0.5x there: lossd takes no more logarithms than it must, and Keras the same ones"
+        "near 0.5x there: lossd takes no more logarithms than the formula needs"
     )
     return section
 
