@@ -202,6 +202,25 @@ def zeros_pair(like: FloatArray, both: bool = True) -> tuple[FloatArray, FloatAr
     return pair[0], pair[1]
 
 
+def sum_where(*terms: tuple[npt.NDArray[np.bool_], FloatArray]) -> FloatArray:
+    """``sum(np.where(mask, x, 0) for mask, x in terms)``, computed as ``sum(x * mask)``:
+    ``np.where`` over a random mask costs 4 ms per million elements here, a product 0.2 ms. The
+    two differ only where an ``x`` is not finite under a mask of 0 (``inf * 0`` is NaN where
+    ``where`` gives 0): a non-finite sum is computed again with ``where``."""
+    (mask, x), *rest = terms
+    with np.errstate(invalid="ignore"):
+        total = np.multiply(x, mask)
+        for mask, x in rest:
+            total += np.multiply(x, mask)
+    if np.isfinite(total).all():
+        return total
+    zero = const(0.0, total)
+    total = np.where(terms[0][0], terms[0][1], zero)
+    for mask, x in terms[1:]:
+        total += np.where(mask, x, zero)
+    return total
+
+
 def absolute_value_derivatives(
     difference: FloatArray, factor: FloatArray, hessian: bool
 ) -> Derivatives:

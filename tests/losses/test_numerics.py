@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.losses import LOSSES, evaluate, numerics
-from app.losses.numerics import DOT_BLOCK, at_least, at_most, dot, unbuffered_rows
+from app.losses.numerics import DOT_BLOCK, at_least, at_most, dot, sum_where, unbuffered_rows
 
 
 def rng() -> np.random.Generator:
@@ -148,3 +148,13 @@ def test_derivatives_are_the_same_bits_with_and_without_row_buffering(
         np.testing.assert_array_equal(
             fast.hessian_diagonal, plain.hessian_diagonal, err_msg=spec.name
         )
+
+
+def test_sum_where_is_the_sum_of_wheres_even_over_infinities() -> None:
+    x = np.float32([1.0, np.inf, -2.0, 3.0])
+    y = np.float32([5.0, 6.0, np.inf, 7.0])
+    mask = np.array([True, False, True, False])
+    expected = np.where(mask, x, 0) + np.where(~mask, y, 0)  # [1, 6, -2, 7]: no inf picked
+    np.testing.assert_array_equal(sum_where((mask, x), (~mask, y)), expected)
+    finite = np.float32([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(sum_where((mask, finite)), np.float32([1.0, 0.0, 3.0, 0.0]))
