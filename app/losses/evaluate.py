@@ -15,7 +15,7 @@ See ``docs/derivatives.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -129,14 +129,69 @@ def check_reduction(spec: LossSpec, reduction: str | None) -> str:
     return reduction
 
 
-def _run_torch(
+def _run(
     spec: LossSpec,
     tensors: Tensors,
     kwargs: dict[str, Any],
     reduction: str,
-    gradient: bool,
-    hessian_diagonal: bool,
+    gradient: bool = False,
+    hessian_diagonal: bool = False,
 ) -> Evaluation:
+    """One way through for both flavours: the flavour's forward step (values, reduction and, when
+    derivatives are asked for, the per-sample scale), then the loss's derivatives, shaped like
+    y_pred as sent (an aligned y_pred differs at most by an axis of length 1)."""
+    forward_step = _torch_forward if spec.flavour == "torch" else _keras_forward
+    derivatives = gradient or hessian_diagonal
+    with np.errstate(all="ignore"):  # non-finite results are counted and reported, not raised
+        forward = forward_step(spec, tensors, kwargs, reduction, derivatives)
+        if forward.scale is None:
+            return Evaluation(spec.name, tensors.dtype, reduction, forward.reduced)
+        grad, hess = _derivatives(spec, forward, hessian_diagonal, kwargs)
+    sent, dtype = tensors.y_pred.shape, forward.pred.dtype
+    return Evaluation(
+        spec.name,
+        tensors.dtype,
+        reduction,
+        forward.reduced,
+        gradient=_as_sent(grad, sent, dtype) if gradient else None,
+        hessian_diagonal=_as_sent(hess, sent, dtype) if hessian_diagonal else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Forward:
+    """What a flavour's forward step hands on: the aligned tensors, the reduced result and, only
+    when derivatives are asked for, the per-sample ``scale`` of d value / d loss (broadcastable
+    against ``pred``) and ``saved``, the keywords the derivatives take besides the options."""
+
+    true: FloatArray
+    pred: FloatArray
+    reduced: Reduced
+    scale: FloatArray | None = None
+    saved: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _keras_forward(
+    spec: LossSpec, tensors: Tensors, kwargs: dict[str, Any], reduction: str, derivatives: bool
+) -> _Forward:
+    """A Keras loss: align the tensors (Keras's rules), sample weights and the ``ignore_class``
+    mask weigh the per-sample values, Keras's reduction reduces them."""
+    true, pred, weights = tensors.y_true, tensors.y_pred, tensors.sample_weight
+    true, pred = (_align_sparse if spec.sparse_labels else _align_dense)(true, pred, kwargs)
+    _check_axes(kwargs, pred.ndim)
+    values, saved = _values(spec, true, pred, kwargs, derivatives)
+    mask = spec.mask(true, kwargs.get("ignore_class")) if spec.mask else None
+    reduced = reduce(values, weights, mask, reduction)
+    if not derivatives:
+        return _Forward(true, pred, reduced)
+    scale = derivative_scale(values, weights, mask, reduction)
+    scale = _expand(scale, _reduced_axes(kwargs, pred.ndim), pred.ndim)
+    return _Forward(true, pred, reduced, scale, saved)
+
+
+def _torch_forward(
+    spec: LossSpec, tensors: Tensors, kwargs: dict[str, Any], reduction: str, derivatives: bool
+) -> _Forward:
     """A torch loss: its function checks the shapes itself and returns torch's
     ``reduction='none'`` output; torch's divisor makes the mean."""
     if tensors.sample_weight is not None:
@@ -146,88 +201,33 @@ def _run_torch(
             field="sample_weight",
         )
     true, pred = tensors.y_true, tensors.y_pred
-    with np.errstate(all="ignore"):  # non-finite results are counted and reported, not raised
-        values, saved = _forward(spec, true, pred, kwargs, gradient or hessian_diagonal)
-        if reduction == "batchmean":
-            divisor: Any = pred.shape[0]
-        elif spec.divisor is not None:
-            divisor = spec.divisor(true, pred, **kwargs)
-        else:
-            divisor = values.size
-        reduced = reduce_torch(values, divisor, reduction)
-        if not (gradient or hessian_diagonal):
-            return Evaluation(spec.name, tensors.dtype, reduction, reduced)
-        scale = torch_derivative_scale(values, divisor, reduction)
-        grad, hess = _derivatives(spec, true, pred, scale, hessian_diagonal, kwargs, saved)
-    asked = (gradient, hessian_diagonal)
-    return _with_derivatives(spec, tensors, reduction, reduced, (grad, hess), asked, pred.dtype)
-
-
-def _with_derivatives(
-    spec: LossSpec,
-    tensors: Tensors,
-    reduction: str,
-    reduced: Reduced,
-    derivatives: tuple[FloatArray | None, FloatArray | None],
-    asked: tuple[bool, bool],
-    dtype: Any,
-) -> Evaluation:
-    """The evaluation with the (gradient, Hessian diagonal) asked for, in ``dtype`` and shaped
-    as y_pred was sent (an aligned y_pred differs at most by an axis of length 1)."""
-    sent = tensors.y_pred.shape
-    grad, hess = (
-        _as_sent(a, sent, dtype) if wanted else None
-        for a, wanted in zip(derivatives, asked, strict=True)
-    )
-    return Evaluation(
-        spec.name, tensors.dtype, reduction, reduced, gradient=grad, hessian_diagonal=hess
-    )
-
-
-def _run(
-    spec: LossSpec,
-    tensors: Tensors,
-    kwargs: dict[str, Any],
-    reduction: str,
-    gradient: bool = False,
-    hessian_diagonal: bool = False,
-) -> Evaluation:
-    if spec.flavour == "torch":
-        return _run_torch(spec, tensors, kwargs, reduction, gradient, hessian_diagonal)
-    true, pred, weights = tensors.y_true, tensors.y_pred, tensors.sample_weight
-    true, pred = (_align_sparse if spec.sparse_labels else _align_dense)(true, pred, kwargs)
-    _check_axes(kwargs, pred.ndim)
-    with np.errstate(all="ignore"):  # non-finite results are counted and reported, not raised
-        values, saved = _forward(spec, true, pred, kwargs, gradient or hessian_diagonal)
-        mask = spec.mask(true, kwargs.get("ignore_class")) if spec.mask else None
-        reduced = reduce(values, weights, mask, reduction)
-        if not (gradient or hessian_diagonal):
-            return Evaluation(spec.name, tensors.dtype, reduction, reduced)
-        scale = derivative_scale(values, weights, mask, reduction)
-        scale = _expand(scale, _reduced_axes(kwargs, pred.ndim), pred.ndim)
-        grad, hess = _derivatives(spec, true, pred, scale, hessian_diagonal, kwargs, saved)
-    asked = (gradient, hessian_diagonal)
-    return _with_derivatives(spec, tensors, reduction, reduced, (grad, hess), asked, pred.dtype)
+    values, saved = _values(spec, true, pred, kwargs, derivatives)
+    if reduction == "batchmean":
+        divisor: Any = pred.shape[0]
+    elif spec.divisor is not None:
+        divisor = spec.divisor(true, pred, **kwargs)
+    else:
+        divisor = values.size
+    reduced = reduce_torch(values, divisor, reduction)
+    if not derivatives:
+        return _Forward(true, pred, reduced)
+    scale = torch_derivative_scale(values, divisor, reduction)
+    return _Forward(true, pred, reduced, scale, saved)
 
 
 def _derivatives(
-    spec: LossSpec,
-    true: FloatArray,
-    pred: FloatArray,
-    scale: FloatArray,
-    hessian: bool,
-    kwargs: dict[str, Any],
-    saved: dict[str, Any],
+    spec: LossSpec, forward: _Forward, hessian: bool, kwargs: dict[str, Any]
 ) -> Derivatives:
     """The loss's (gradient, Hessian diagonal or None). Derivatives scale rows by per-sample
     factors, which NumPy's default buffering makes slower (:func:`unbuffered_rows`)."""
     if spec.derivatives is None:  # pragma: no cover - every loss in the catalogue has them
         raise InvalidInputError(f"{spec.name} offers no derivatives", field="loss")
+    true, pred = forward.true, forward.pred
     with unbuffered_rows(pred.shape[-1] if pred.ndim else 0):
-        return spec.derivatives(true, pred, scale, hessian, **kwargs, **saved)
+        return spec.derivatives(true, pred, forward.scale, hessian, **kwargs, **forward.saved)
 
 
-def _forward(
+def _values(
     spec: LossSpec, true: FloatArray, pred: FloatArray, kwargs: dict[str, Any], derivatives: bool
 ) -> tuple[FloatArray, dict[str, Any]]:
     """The per-sample values (in ``pred``'s dtype) and the keywords the derivatives take besides
