@@ -54,11 +54,6 @@ def at_most(x: FloatArray, high: float, out: FloatArray | None = None) -> FloatA
     return np.clip(x, const(-math.inf, x), const(high, x), out=out)
 
 
-def softplus(x: FloatArray) -> FloatArray:
-    """``log(1 + exp(x))`` without overflow (Keras: ``logaddexp(x, 0)``)."""
-    return np.logaddexp(x, const(0.0, x))
-
-
 def power(x: FloatArray, exponent: float, out: FloatArray | None = None) -> FloatArray:
     """``x ** exponent`` (``np.power``); the common exponent 2 as ``np.square``, which gives the
     same correctly rounded values 2.5x faster."""
@@ -67,9 +62,58 @@ def power(x: FloatArray, exponent: float, out: FloatArray | None = None) -> Floa
     return np.power(x, const(exponent, x), out=out)
 
 
+def log1p(x: FloatArray) -> FloatArray:
+    """``log(1 + x)``, accurate where ``x`` is small, at the speed of NumPy's vectorised ``log``.
+
+    NumPy's float32 ``log1p`` (and ``logaddexp``, built on it) are scalar loops: 10 ms per 1M
+    elements here against 2 ms for ``log`` (measured). With ``u = fl(1 + x)``,
+    ``log(1 + x) = log(u) + log(1 + d / u)`` where ``d = x - (u - 1)`` is the rounding error of
+    ``u``, exact in floating point (``u - 1`` is exact below 2^24 in float32, Sterbenz); the
+    second term is ``d / u`` to first order, as ``|d / u|`` is at most half an ulp of 1. Within
+    4 ulp of the correctly rounded value in float32 (NumPy's own float32 ``log`` is within 3)
+    and 1.5 ulp in float64, measured over every binade (``tests/losses/test_numerics.py``).
+    ``x = -1`` gives ``-inf``, ``inf`` gives ``inf``, ``x < -1`` and NaN give NaN, as
+    ``np.log1p``; ``-0.0`` gives ``+0.0``.
+    """
+    one = const(1.0, x)
+    u = np.add(x, one)
+    d = np.subtract(u, one)
+    np.subtract(x, d, out=d)
+    d /= u
+    np.log(u, out=u)
+    # d is NaN only where u is 0 (x = -1), infinite or NaN; log(u) is then the answer itself.
+    if np.isnan(np.sum(d)):
+        d[np.isnan(d)] = 0
+    u += d
+    return u
+
+
 def log_sigmoid(x: FloatArray) -> FloatArray:
-    """``log(sigmoid(x)) = -softplus(-x)``, exact for large ``|x|`` where the sigmoid saturates."""
-    return -softplus(-x)
+    """``log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))``, exact for large ``|x|`` where the
+    sigmoid saturates (torch's form; Keras writes ``-softplus(-x)``, the same number)."""
+    out = at_most(x, 0.0)
+    out -= _log1p_exp_minus_abs(x)
+    return out
+
+
+def log_sigmoids(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``(log sigmoid(x), log sigmoid(-x))``: ``min(x, 0)`` and ``min(-x, 0)`` minus their
+    costly common part, ``log1p(exp(-|x|))``, computed once."""
+    tail = _log1p_exp_minus_abs(x)
+    positive = at_most(x, 0.0)
+    positive -= tail
+    negative = np.negative(x)
+    at_most(negative, 0.0, out=negative)
+    negative -= tail
+    return positive, negative
+
+
+def _log1p_exp_minus_abs(x: FloatArray) -> FloatArray:
+    """``log1p(exp(-|x|))``, in [0, log 2]: ``exp`` never overflows."""
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    return log1p(e)
 
 
 def sigmoid(x: FloatArray) -> FloatArray:

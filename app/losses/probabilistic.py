@@ -21,7 +21,7 @@ from app.losses.numerics import (
     clip,
     const,
     dot,
-    log_sigmoid,
+    log_sigmoids,
     log_softmax,
     per_element,
     power,
@@ -408,7 +408,8 @@ def binary_crossentropy(
     y_true = _smooth_binary(y_true, label_smoothing)
     if from_logits:
         one = const(1.0, y_pred)
-        likelihood = y_true * log_sigmoid(y_pred) + (one - y_true) * log_sigmoid(-y_pred)
+        log_p, log_q = log_sigmoids(y_pred)
+        likelihood = y_true * log_p + (one - y_true) * log_q
     else:
         likelihood = _log_likelihood(y_true, y_pred)
     return -np.mean(likelihood, axis=axis)  # mean(-x) = -mean(x) exactly

@@ -15,6 +15,7 @@ from app.losses.numerics import (
     at_most,
     const,
     filled,
+    log1p,
     per_element,
 )
 from app.losses.options import OptionSpec
@@ -191,14 +192,13 @@ def log_cosh(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     >>> log_cosh(np.float32([[0, 0]]), np.float32([[1, -1]]))
     array([0.4337808], dtype=float32)
     """
-    # x + softplus(-2x) = |x| + log1p(exp(-2|x|)) exactly (np.logaddexp's own split), in two
-    # buffers and with exp and log, which NumPy vectorises (its float32 logaddexp and log1p are
-    # scalar loops without AVX-512).
+    # x + softplus(-2x) = |x| + log1p(exp(-2|x|)) exactly (np.logaddexp's own split), with
+    # numerics.log1p: NumPy's float32 logaddexp and log1p are scalar loops.
     result = np.subtract(y_pred, y_true)
     np.abs(result, out=result)
     e = np.multiply(result, const(-2.0, result))
     np.exp(e, out=e)  # exp(-2|x|), in (0, 1]
-    tail = _log1p_unit(e)  # softplus(-2|x|)
+    tail = log1p(e)  # softplus(-2|x|)
     tail -= const(np.log(2.0), result)  # first, so the small result is rounded only once
     result += tail
     return np.mean(result, axis=-1)
@@ -230,24 +230,6 @@ def _log_cosh_derivatives(
     hess *= inv
     hess *= k
     return grad, hess
-
-
-def _log1p_unit(e: FloatArray) -> FloatArray:
-    """``log1p(e)`` for ``e`` in [0, 1], within an ulp of ``np.log1p`` at ``np.log``'s speed;
-    overwrites ``e``.
-
-    ``u = 1 + e`` rounds; ``log1p(e) = log(u) + (e - (u - 1)) / u`` to first order, where
-    ``u - 1`` and ``e - (u - 1)`` (the rounding error) are exact in floating point.
-    """
-    one = const(1.0, e)
-    u = np.add(e, one)
-    u -= one
-    e -= u  # the rounding error of 1 + e
-    u += one  # u as it was: (u - 1) + 1 is exact
-    e /= u
-    np.log(u, out=u)
-    u += e
-    return u
 
 
 @loss(

@@ -29,6 +29,9 @@ from app.losses.numerics import (
     at_most,
     const,
     filled,
+    log1p,
+    log_sigmoid,
+    log_sigmoids,
     scalar_if_uniform,
     sum_where,
     zeros_pair,
@@ -357,7 +360,7 @@ def binary_cross_entropy(y_true: FloatArray, y_pred: FloatArray, weight: Any = N
         )
     one = const(1.0, y_pred)
     log_x = at_least(np.log(y_pred), -100.0)
-    log_1mx = at_least(np.log1p(-y_pred), -100.0)
+    log_1mx = at_least(log1p(-y_pred), -100.0)
     out = (y_true - one) * log_1mx - y_true * log_x
     return out if weight is None else out * _option_tensor(weight, "weight", y_pred)
 
@@ -392,11 +395,6 @@ POS_WEIGHT = OptionSpec(
 )
 
 
-def _log_sigmoid(x: FloatArray) -> FloatArray:
-    """torch's ``log_sigmoid``: ``min(x, 0) - log1p(exp(-|x|))``."""
-    return np.minimum(x, const(0.0, x)) - np.log1p(np.exp(-np.abs(x)))
-
-
 def _sigmoid(x: FloatArray) -> FloatArray:
     one = const(1.0, x)
     return one / (one + np.exp(-x))
@@ -414,7 +412,7 @@ def binary_cross_entropy_with_logits(
     """``w ((1 - t) x - (1 + (p - 1) t) log sigmoid(x))``, as torch writes it."""
     _same_shape(y_true, y_pred)
     one = const(1.0, y_pred)
-    log_sig = _log_sigmoid(y_pred)
+    log_sig = log_sigmoid(y_pred)  # torch's form, min(x, 0) - log1p(exp(-|x|))
     if pos_weight is not None:
         p = _option_tensor(pos_weight, "pos_weight", y_pred)
         log_sig = log_sig * ((p - one) * y_true + one)
@@ -841,7 +839,7 @@ def _gaussian_nll_loss_derivatives(
 def soft_margin_loss(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     """``log1p(exp(-t x))`` (as torch writes it: large ``-t x`` overflows to inf)."""
     _same_shape(y_true, y_pred)
-    return np.log1p(np.exp(-y_true * y_pred))
+    return log1p(np.exp(-y_true * y_pred))
 
 
 @derivatives_of(soft_margin_loss)
@@ -868,7 +866,8 @@ def multilabel_soft_margin_loss(
     """``sum_c -w_c (t log sigmoid(x) + (1 - t) log sigmoid(-x)) / C``."""
     _same_shape(y_true, y_pred)
     one = const(1.0, y_pred)
-    out = -(y_true * _log_sigmoid(y_pred) + (one - y_true) * _log_sigmoid(-y_pred))
+    log_p, log_q = log_sigmoids(y_pred)
+    out = -(y_true * log_p + (one - y_true) * log_q)
     if weight is not None:
         out = out * _option_tensor(weight, "weight", y_pred)
     return np.sum(out, axis=-1) / const(y_pred.shape[-1], y_pred)
