@@ -376,9 +376,9 @@ def _binary_cross_entropy_derivatives(
     """torch's backward: ``w (x - t) / max(x (1 - x), 1e-12)`` (its 1e-12 a float32
     constant); its double backward:
     ``w (x^2 - 2 x t + t) / ((x + 1e-12)^2 (1 - x + 1e-12)^2)``."""
-    one, eps = const(1.0, y_pred), const(_BCE_EPSILON, y_pred)
+    one = const(1.0, y_pred)
     k = scale if weight is None else scale * _option_tensor(weight, "weight", y_pred)
-    grad = k * (y_pred - y_true) / np.maximum((one - y_pred) * y_pred, eps)
+    grad = k * (y_pred - y_true) / at_least((one - y_pred) * y_pred, _BCE_EPSILON)
     if not hessian:
         return grad, None
     x, t, eps = y_pred, y_true, const(1e-12, y_pred)  # here a double constant
