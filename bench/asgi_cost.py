@@ -24,6 +24,7 @@ import logging
 import os
 import pstats
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -94,8 +95,20 @@ def _quiet(log: bool = False) -> Any:
     """Request log lines written to /dev/null (``log``, as a server writes them to its stdout),
     or not written at all."""
     if log:
-        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        # File descriptor 1 itself goes to /dev/null, sys.stdout stays the process's own: the
+        # request log then queues its lines and writes them once per event-loop iteration, as
+        # in a server (a replaced sys.stdout gets each line at once, see RequestLog.write).
+        sys.stdout.flush()
+        saved = os.dup(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        try:
             yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
         return
     logging.disable(logging.CRITICAL)
     try:
