@@ -15,7 +15,7 @@ from app.losses.numerics import (
     at_most,
     const,
     filled,
-    log1p,
+    log1p_in_place,
     per_element,
 )
 from app.losses.options import OptionSpec
@@ -193,12 +193,12 @@ def log_cosh(y_true: FloatArray, y_pred: FloatArray) -> FloatArray:
     array([0.4337808], dtype=float32)
     """
     # x + softplus(-2x) = |x| + log1p(exp(-2|x|)) exactly (np.logaddexp's own split), with
-    # numerics.log1p: NumPy's float32 logaddexp and log1p are scalar loops.
+    # numerics.log1p_in_place: NumPy's float32 logaddexp and log1p are scalar loops.
     result = np.subtract(y_pred, y_true)
     np.abs(result, out=result)
     e = np.multiply(result, const(-2.0, result))
     np.exp(e, out=e)  # exp(-2|x|), in (0, 1]
-    tail = log1p(e)  # softplus(-2|x|)
+    tail = log1p_in_place(e)  # softplus(-2|x|); e in (0, 1]
     tail -= const(np.log(2.0), result)  # first, so the small result is rounded only once
     result += tail
     return np.mean(result, axis=-1)

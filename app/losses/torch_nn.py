@@ -30,6 +30,7 @@ from app.losses.numerics import (
     const,
     filled,
     log1p,
+    log1p_in_place,
     log_sigmoid,
     log_sigmoids,
     scalar_if_uniform,
@@ -360,7 +361,7 @@ def binary_cross_entropy(y_true: FloatArray, y_pred: FloatArray, weight: Any = N
         )
     one = const(1.0, y_pred)
     log_x = at_least(np.log(y_pred), -100.0)
-    log_1mx = at_least(log1p(-y_pred), -100.0)
+    log_1mx = at_least(log1p_in_place(-y_pred), -100.0)  # -y_pred in [-1, 0]
     out = (y_true - one) * log_1mx - y_true * log_x
     return out if weight is None else out * _option_tensor(weight, "weight", y_pred)
 

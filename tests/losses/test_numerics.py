@@ -3,6 +3,7 @@ accuracy, on every axis form, and the losses built on them keep their accuracy a
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -68,12 +69,14 @@ def _ulps(ours: Any, x: Any) -> Any:
     return np.abs(ours[keep].astype(np.longdouble) - exact[keep]) / spacing
 
 
-@pytest.mark.parametrize(("dtype", "bound"), [(np.float32, 4.0), (np.float64, 2.0)])
+@pytest.mark.parametrize(("dtype", "bound"), [(np.float32, 8.0), (np.float64, 3.0)])
 def test_log1p_is_within_a_few_ulp_over_every_binade(dtype: Any, bound: float) -> None:
     """numerics.log1p against log1p in extended precision: every binade of |x| in (-1, 1) and
     of x up to the dtype's largest, both signs, evenly spread values within [-1, 10], and
-    -1's and 1's neighbours. NumPy's own np.log1p (a scalar loop) is within 1 ulp; the
-    vectorised log our form rests on is within 3 in float32 (measured)."""
+    -1's and 1's neighbours. Measured on the AVX2 development machine: at most 3.6 ulp in
+    float32 and 1.5 in float64 (np.log1p, a scalar loop, is within 1). The bound leaves room
+    for NumPy's float32 log on other CPUs (within 3 ulp here, other SIMD code elsewhere); a
+    mistake in the correction term costs thousands of ulp near 0."""
     info = np.finfo(dtype)
     r = rng()
     small = np.exp2(r.uniform(np.log2(info.smallest_subnormal), 0, size=200_000))
@@ -107,6 +110,57 @@ def test_log1p_edges_are_np_log1p_s_and_leave_their_neighbours_alone(dtype: Any)
         ours = numerics.log1p(x)
     np.testing.assert_array_equal(ours[: edges.size], [-np.inf, np.inf, np.nan, np.nan, np.nan, 0])
     assert float(_ulps(ours[edges.size :], middle).max()) <= 4
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log1p_in_place_gives_the_same_bits_and_log1p_leaves_its_input(dtype: Any) -> None:
+    """On [-1, 1] (and NaN) the in-place form is log1p bit for bit, in x's own buffer; log1p
+    itself does not touch its input."""
+    r = rng()
+    x = np.concatenate(
+        [r.uniform(-1, 1, 10_000), np.exp(r.uniform(-100, 0, 10_000)), [-1.0, 1.0, 0.0, np.nan]]
+    ).astype(dtype)
+    before = x.copy()
+    with np.errstate(divide="ignore"):
+        general = numerics.log1p(x)
+        np.testing.assert_array_equal(x, before)
+        in_place = numerics.log1p_in_place(x)
+    np.testing.assert_array_equal(in_place, general)
+    assert in_place.dtype == dtype
+
+
+def test_log1p_warns_as_np_log1p_does() -> None:
+    """Its internal inf - inf and 0/0 are not the caller's concern: log1p(inf) is silent, -1
+    warns of a division by zero and -2 of an invalid value, as np.log1p does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert numerics.log1p(np.float32([np.inf, 1.0]))[0] == np.inf
+    with pytest.warns(RuntimeWarning, match="divide by zero"):
+        assert numerics.log1p(np.float32([-1.0, 1.0]))[0] == -np.inf
+    with pytest.warns(RuntimeWarning, match="invalid value"):
+        assert np.isnan(numerics.log1p(np.float32([-2.0, 1.0]))[0])
+
+
+@pytest.mark.parametrize("x", [np.float32(0.5), np.array(-0.25, np.float32), np.float64(3.0)])
+def test_one_value_goes_through_the_array_helpers(x: Any) -> None:
+    """A 0-d array or a NumPy scalar, which ufuncs answer with scalars that have no buffer to
+    work in: the same numbers as the formulas (log sigmoid(x) = -log1p(exp(-x)))."""
+    value = float(x)
+    assert numerics.log1p(x) == pytest.approx(np.log1p(value), rel=1e-6)
+    assert numerics.log1p_in_place(np.array(x)) == pytest.approx(np.log1p(value), rel=1e-6)
+    want = -np.log1p(np.exp(-value)), -np.log1p(np.exp(value))
+    assert numerics.log_sigmoid(x) == pytest.approx(want[0], rel=1e-6)
+    assert numerics.log_sigmoids(x) == pytest.approx(want, rel=1e-6)
+
+
+def test_soft_margin_loss_overflows_to_inf_as_torch_writes_it() -> None:
+    """torch's log1p(exp(-t x)): exp(100) overflows float32 to inf, and log1p(inf) is inf;
+    exp(50) = 5.2e21 does not, and log1p of it is 50 + 2e-22, 50 in float32."""
+    got = evaluate(
+        "torch.nn.SoftMarginLoss", [[1.0, 1.0, -1.0]], [[-100.0, -50.0, 0.0]], reduction="none"
+    ).result.per_sample
+    np.testing.assert_array_equal(got[0, :2], [np.inf, 50.0])
+    assert got[0, 2] == pytest.approx(np.log(2.0), rel=1e-7)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
