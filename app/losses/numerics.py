@@ -151,7 +151,7 @@ def _log1p_exp_minus_abs(x: FloatArray) -> FloatArray:
 
 
 def sigmoid(x: FloatArray) -> FloatArray:
-    """``1 / (1 + exp(-x))`` exactly as Keras's NumPy backend writes it."""
+    """``1 / (1 + exp(-x))`` exactly as Keras's NumPy backend (and torch) write it."""
     one = const(1.0, x)
     with np.errstate(over="ignore"):  # exp(-x) overflowing to inf gives the right limit, 0
         return one / (one + np.exp(-x))

@@ -34,6 +34,7 @@ from app.losses.numerics import (
     log_sigmoid,
     log_sigmoids,
     scalar_if_uniform,
+    sigmoid,
     sum_where,
     zeros_pair,
 )
@@ -396,11 +397,6 @@ POS_WEIGHT = OptionSpec(
 )
 
 
-def _sigmoid(x: FloatArray) -> FloatArray:
-    one = const(1.0, x)
-    return one / (one + np.exp(-x))
-
-
 @loss(
     **_names("BCEWithLogitsLoss", "binary_cross_entropy_with_logits"),
     formula="weight ((1 - target) input - (1 + (pos_weight - 1) target) log(sigmoid(input)))",
@@ -434,7 +430,7 @@ def _binary_cross_entropy_with_logits_derivatives(
     ``w (p t + 1 - t) sigmoid(x) (1 - sigmoid(x))`` (``p`` = 1 without pos_weight)."""
     one = const(1.0, y_pred)
     k = scale if weight is None else scale * _option_tensor(weight, "weight", y_pred)
-    s = _sigmoid(y_pred)
+    s = sigmoid(y_pred)
     if pos_weight is None:
         grad, a = s - y_true, np.ones_like(y_pred)
     else:
@@ -887,7 +883,7 @@ def _multilabel_soft_margin_loss_derivatives(
     k = np.expand_dims(scale, -1) / const(y_pred.shape[-1], y_pred)
     if weight is not None:
         k = k * _option_tensor(weight, "weight", y_pred)
-    s = _sigmoid(y_pred)
+    s = sigmoid(y_pred)
     return k * (s - y_true), (k * s * (const(1.0, s) - s) if hessian else None)
 
 
