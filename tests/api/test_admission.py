@@ -624,24 +624,8 @@ def test_a_stream_whose_chunks_end_mid_line_keeps_going_past_the_grace() -> None
     each time (the last ended in the chunk), so its pace starts again; the stream runs longer
     than the grace in all, each line well within the rate."""
     app = make_app(body_timeout_s=5.0, body_grace_s=0.2, body_min_rate=1000)
-    line = json.dumps(SEED).encode() + b"\n"
-    body = line * 8
-
-    async def mid_lines() -> AsyncIterator[bytes]:
-        step = len(line) - 7  # never a whole line, never ending at a newline
-        for start in range(0, len(body), step):
-            await asyncio.sleep(0.05)  # 0.05 s a chunk: ~0.4 s in all, twice the grace
-            yield body[start : start + step]
-
-    async def scenario() -> None:
-        answer = await send_request(
-            app, "/v1/losses/mse/stream", mid_lines, headers={"content-type": NDJSON}
-        )
-        assert answer.status == 200, answer
-        assert answer.json()["chunks"] == 8
-
-    run(scenario())
-    assert_released(app)
+    # 0.05 s a chunk: ~0.4 s in all, twice the grace
+    assert_all_lines_evaluated(app, lines=8, pause_s=0.05)
 
 
 def test_a_stream_is_not_cut_for_the_time_its_own_evaluation_takes(
@@ -662,13 +646,20 @@ def test_a_stream_is_not_cut_for_the_time_its_own_evaluation_takes(
         await original(receive, slow)
 
     monkeypatch.setattr(stream_route, "for_each_line", slow_lines)
+    assert_all_lines_evaluated(app, lines=3, pause_s=0.01)
+
+
+def assert_all_lines_evaluated(app: Any, lines: int, pause_s: float) -> None:
+    """Stream ``lines`` seed lines to ``app`` in chunks that never hold a whole line nor end at
+    a newline, ``pause_s`` before each: the stream answers 200 with every line evaluated, and
+    the app is released."""
     line = json.dumps(SEED).encode() + b"\n"
-    body = line * 3
+    body = line * lines
 
     async def mid_lines() -> AsyncIterator[bytes]:
-        step = len(line) - 7
+        step = len(line) - 7  # never a whole line, never ending at a newline
         for start in range(0, len(body), step):
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(pause_s)
             yield body[start : start + step]
 
     async def scenario() -> None:
@@ -676,7 +667,7 @@ def test_a_stream_is_not_cut_for_the_time_its_own_evaluation_takes(
             app, "/v1/losses/mse/stream", mid_lines, headers={"content-type": NDJSON}
         )
         assert answer.status == 200, answer
-        assert answer.json()["chunks"] == 3
+        assert answer.json()["chunks"] == lines
 
     run(scenario())
     assert_released(app)
